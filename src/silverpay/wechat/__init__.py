@@ -1,0 +1,1 @@
+"""Everything that knows WeChat's wire formats. Callers above this package never see XML."""
