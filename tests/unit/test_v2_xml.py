@@ -55,6 +55,8 @@ def test_encode_rejects_bad_names_and_types() -> None:
         (b"<xml><a>1</a><a>2</a></xml>", "twice"),
         (b"<xml><a>1</a>", "malformed"),
         (b"not xml at all", "malformed"),
+        (b"<xml><a>1</a>\\n<b>2</b></xml>", "outside"),
+        (b"<xml>stray<a>1</a></xml>", "outside"),
         (b"", "empty"),
         (b"   ", "empty"),
         (b"<xml><a>" + b"x" * (64 * 1024) + b"</a></xml>", "larger"),

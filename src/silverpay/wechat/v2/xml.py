@@ -2,7 +2,7 @@
 
 Decoding is the attack surface of every notify URL (SPEC §2.13, the 2018 XXE advisory), so it is
 strict: a size cap before parsing, any DOCTYPE / entity / external reference refused by
-defusedxml, one level of children only, no repeated names.
+defusedxml, one level of children only, no repeated names, no stray text between elements.
 """
 
 from __future__ import annotations
@@ -63,8 +63,12 @@ def decode(data: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, s
         raise XmlError("unsafe XML") from None
     except ParseError as exc:
         raise XmlError(f"malformed XML ({exc.msg if hasattr(exc, 'msg') else 'parse error'})") from None
+    if (root.text or "").strip():
+        raise XmlError("text outside elements")
     fields: dict[str, str] = {}
     for child in root:
+        if (child.tail or "").strip():
+            raise XmlError("text outside elements")
         if len(child):
             raise XmlError(f"nested elements are not allowed (in <{child.tag}>)")
         if child.tag in fields:

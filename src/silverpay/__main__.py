@@ -1,0 +1,3 @@
+from silverpay.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The offline WeChat platform simulator: login, Pay v2, notifications, and a control API."""

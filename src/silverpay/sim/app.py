@@ -1,0 +1,40 @@
+"""`create_sim_app`: one ASGI app answering both WeChat hosts' paths plus the control API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+
+from silverpay.sim import control, login, pay_wire
+from silverpay.sim.config import SimConfig
+from silverpay.sim.simulator import Simulator
+
+
+def create_sim_app(config: SimConfig, *, http: httpx.AsyncClient | None = None) -> FastAPI:
+    sim = Simulator(config, http=http)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(sim.notifier.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await sim.aclose()
+
+    app = FastAPI(
+        title="silverpay WeChat simulator",
+        description="An offline, stateful imitation of WeChat login and WeChat Pay, with a control API.",
+        lifespan=lifespan,
+    )
+    app.state.sim = sim
+    app.include_router(login.router(sim))
+    app.include_router(pay_wire.router(sim))
+    app.include_router(control.router(sim))
+    return app

@@ -1,0 +1,169 @@
+"""Delivers notifications on WeChat's retry schedule, on the simulated clock.
+
+One background task wakes when a delivery falls due (or the clock is advanced) and sends each due
+attempt in its own task. Every attempt is recorded for `GET /sim/v1/notifications`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+
+import httpx
+
+from silverpay.sim.clock import SimClock
+from silverpay.sim.config import NOTIFY_RETRY_DELAYS_S, NOTIFY_TIMEOUT_S
+from silverpay.sim.faults import FaultInjector
+from silverpay.sim.notifications import is_acknowledged
+from silverpay.sim.state import Attempt, Delivery, SimState
+
+log = logging.getLogger(__name__)
+MAX_IDLE_S = 1.0
+
+
+class Notifier:
+    def __init__(
+        self,
+        state: SimState,
+        clock: SimClock,
+        injector: FaultInjector,
+        http: httpx.AsyncClient,
+        *,
+        time_scale: float = 1.0,
+        retry_delays_s: tuple[int, ...] = NOTIFY_RETRY_DELAYS_S,
+    ) -> None:
+        self._state = state
+        self._clock = clock
+        self._injector = injector
+        self._http = http
+        self._time_scale = time_scale
+        self._retry_delays_s = retry_delays_s
+        self._wake = asyncio.Event()
+        self._in_flight: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._active = {d.id: d for d in state.deliveries.values() if d.next_at is not None}
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self._retry_delays_s) + 1
+
+    def enqueue(self, kind: str, mch_id: str, out_trade_no: str, url: str, body: str) -> Delivery:
+        faults = self._injector.faults
+        now = self._clock.now()
+        delivery = Delivery(
+            id=secrets.token_hex(8),
+            kind=kind,
+            mch_id=mch_id,
+            out_trade_no=out_trade_no,
+            url=url,
+            body=body,
+            created_at=now,
+            next_at=now + faults.notify_delay_s,
+            duplicate=self._injector.roll(faults.notify_duplicate_rate),
+        )
+        if self._injector.roll(faults.notify_drop_rate):
+            delivery.dropped, delivery.next_at = True, None
+            self._record(delivery, 0, None, "", acknowledged=False, error="dropped by fault injection")
+        else:
+            self._active[delivery.id] = delivery
+        self._state.save_delivery(delivery)
+        self.wake()
+        return delivery
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            now = self._clock.now()
+            waiting: list[float] = []
+            for delivery in list(self._active.values()):
+                if delivery.id in self._in_flight or delivery.next_at is None:
+                    continue
+                if delivery.next_at <= now:
+                    self._spawn(delivery)
+                else:
+                    waiting.append(delivery.next_at)
+            timeout = min(min(waiting) - now, MAX_IDLE_S) if waiting else MAX_IDLE_S
+            self._wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races the event.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(timeout, 0.0)):
+                    await self._wake.wait()
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, delivery: Delivery) -> None:
+        self._in_flight.add(delivery.id)
+        task = asyncio.create_task(self._attempt(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        try:
+            delivery.attempts += 1
+            number = delivery.attempts
+            copies = 2 if delivery.duplicate else 1
+            results = await asyncio.gather(*(self._post(delivery, number, dup > 0) for dup in range(copies)))
+            if any(results):
+                delivery.acknowledged, delivery.next_at = True, None
+            elif number >= self.max_attempts:
+                delivery.next_at = None
+            else:
+                delivery.next_at = self._clock.now() + self._retry_delays_s[number - 1] * self._time_scale
+            if delivery.next_at is None:
+                self._active.pop(delivery.id, None)
+            self._state.save_delivery(delivery)
+        finally:
+            self._in_flight.discard(delivery.id)
+            self.wake()
+
+    async def _post(self, delivery: Delivery, number: int, duplicate: bool) -> bool:
+        try:
+            response = await self._http.post(
+                delivery.url,
+                content=delivery.body.encode(),
+                headers={"Content-Type": "text/xml; charset=utf-8"},
+                timeout=NOTIFY_TIMEOUT_S,
+            )
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self._record(delivery, number, None, "", acknowledged=False, error=error, duplicate=duplicate)
+            return False
+        acknowledged = is_acknowledged(response)
+        body = response.text[:2000]
+        self._record(
+            delivery, number, response.status_code, body, acknowledged=acknowledged, duplicate=duplicate
+        )
+        return acknowledged
+
+    def _record(
+        self,
+        delivery: Delivery,
+        number: int,
+        status: int | None,
+        body: str,
+        *,
+        acknowledged: bool,
+        error: str | None = None,
+        duplicate: bool = False,
+    ) -> None:
+        self._state.add_attempt(
+            Attempt(
+                delivery_id=delivery.id,
+                kind=delivery.kind,
+                out_trade_no=delivery.out_trade_no,
+                attempt=number,
+                at=self._clock.now(),
+                http_status=status,
+                response_body=body,
+                acknowledged=acknowledged,
+                error=error,
+                duplicate=duplicate,
+            )
+        )

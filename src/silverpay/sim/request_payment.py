@@ -1,0 +1,101 @@
+"""What `wx.requestPayment` does on the platform side: check paySign, then pay, cancel or fail."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+
+from silverpay.errors import SignatureError
+from silverpay.sim.config import Merchant
+from silverpay.sim.notifications import payment_notification
+from silverpay.sim.pay_rules import new_transaction_id
+from silverpay.sim.simulator import Simulator
+from silverpay.wechat.v2 import signing
+from silverpay.wechat.v2.signing import SignType
+from silverpay.wechat.v2.times import format_beijing
+
+PACKAGE = re.compile(r"prepay_id=(\S+)\Z")
+OUTCOMES = ("success", "cancel", "fail")
+
+
+class PaymentRefused(Exception):
+    """The sheet does not open or the payment does not go through: a ``requestPayment:fail``."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.err_msg = f"requestPayment:fail {detail}"
+
+
+@dataclass(frozen=True)
+class PaymentSheet:
+    appid: str
+    openid: str
+    time_stamp: str
+    nonce_str: str
+    package: str
+    sign_type: str
+    pay_sign: str
+    outcome: str = "success"
+
+
+def request_payment(sim: Simulator, sheet: PaymentSheet) -> str:
+    """Apply ``sheet``; returns the transaction_id of a successful payment."""
+    if sheet.outcome not in OUTCOMES:
+        raise PaymentRefused(400, f"outcome must be one of {', '.join(OUTCOMES)}")
+    app = sim.config.apps.get(sheet.appid)
+    merchant = sim.merchant(app.mch_id) if app and app.mch_id else None
+    if app is None or merchant is None:
+        raise PaymentRefused(400, "appid is not a payment-enabled mini-program")
+    match = PACKAGE.match(sheet.package)
+    if not match:
+        raise PaymentRefused(400, "package must be prepay_id=…")
+    if not sheet.time_stamp.isdigit() or not 0 < len(sheet.nonce_str) <= 32:
+        raise PaymentRefused(400, "timeStamp must be digits and nonceStr 1–32 characters")
+    trade = sim.state.trade_by_prepay(match.group(1))
+    if trade is None or trade.appid != sheet.appid:
+        raise PaymentRefused(404, "prepay_id not found")
+    if trade.openid != sheet.openid:
+        raise PaymentRefused(403, "this order belongs to another user")
+    _check_pay_sign(sheet, trade.sign_type, merchant)
+
+    now = sim.clock.now()
+    if trade.trade_state in ("SUCCESS", "REFUND"):
+        raise PaymentRefused(409, "该订单已支付")
+    if trade.trade_state == "CLOSED":
+        raise PaymentRefused(409, "订单已关闭")
+    if trade.prepay_id != match.group(1) or now >= trade.prepay_expires_at:
+        raise PaymentRefused(409, "prepay_id已失效")
+    if trade.time_expire is not None and now >= trade.time_expire:
+        raise PaymentRefused(409, "订单已过期")
+    if sheet.outcome == "cancel":
+        raise PaymentRefused(400, "cancel")
+    if sheet.outcome == "fail":
+        raise PaymentRefused(400, "支付失败")  # the trade stays NOTPAY: the user may try again
+
+    trade.trade_state = "SUCCESS"
+    trade.transaction_id = new_transaction_id(now)
+    trade.time_end = format_beijing(now)
+    trade.bank_type = "OTHERS"
+    trade.cash_fee = trade.total_fee
+    trade.history.append({"at": now, "event": "paid"})
+    sim.state.save_trade(trade)
+    sim.notifier.enqueue(
+        "payment", trade.mch_id, trade.out_trade_no, trade.notify_url, payment_notification(trade, merchant)
+    )
+    return trade.transaction_id
+
+
+def _check_pay_sign(sheet: PaymentSheet, order_sign_type: str, merchant: Merchant) -> None:
+    try:
+        sign_type = SignType.parse(sheet.sign_type)
+    except SignatureError:
+        raise PaymentRefused(400, "signType must be MD5 or HMAC-SHA256") from None
+    if sign_type.value != order_sign_type:
+        raise PaymentRefused(403, "signType differs from the one used for unifiedorder")
+    expected = signing.pay_sign(
+        sheet.appid, sheet.time_stamp, sheet.nonce_str, sheet.package, sign_type, key=merchant.api_key
+    )
+    if not hmac.compare_digest(expected.encode(), sheet.pay_sign.encode()):
+        raise PaymentRefused(403, "支付验证签名失败")

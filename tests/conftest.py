@@ -1,0 +1,58 @@
+"""Shared fixtures: the simulator in-process (ASGI transport) with a fake merchant behind it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from silverpay.sim.app import create_sim_app
+from silverpay.sim.config import DEMO_APPID, SimConfig
+from silverpay.sim.simulator import Simulator
+from silverpay.wechat.v2 import xml
+
+SUCCESS_REPLY = (
+    "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
+)
+
+
+@dataclass
+class FakeMerchant:
+    """The merchant's notify URL, as an httpx transport: records what arrives, answers as told."""
+
+    reply: Callable[[httpx.Request], httpx.Response] = lambda _: httpx.Response(200, text=SUCCESS_REPLY)
+    received: list[dict[str, str]] = field(default_factory=list)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.received.append(xml.decode(request.content))
+        return self.reply(request)
+
+
+@dataclass
+class SimHarness:
+    sim: Simulator
+    client: httpx.AsyncClient
+    merchant: FakeMerchant
+
+    async def login(self, user: str = "alice", appid: str = DEMO_APPID) -> dict[str, str]:
+        response = await self.client.post("/sim/v1/login", json={"appid": appid, "user": user})
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def sim_config(tmp_path) -> SimConfig:  # type: ignore[no-untyped-def]
+    return SimConfig.single(time_scale=0.001, seed=7)
+
+
+@pytest.fixture
+async def harness(sim_config: SimConfig) -> AsyncIterator[SimHarness]:
+    merchant = FakeMerchant()
+    notify_http = httpx.AsyncClient(transport=httpx.MockTransport(merchant.handle))
+    app = create_sim_app(sim_config, http=notify_http)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim.test") as client:
+            yield SimHarness(app.state.sim, client, merchant)
