@@ -12,10 +12,11 @@ from silverpay.sim.app import create_sim_app
 from silverpay.sim.config import DEMO_APPID, SimConfig
 from silverpay.sim.simulator import Simulator
 from silverpay.wechat.v2 import xml
+from tests.service_harness import Harness, running_harness
 
-SUCCESS_REPLY = (
-    "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
-)
+pytest_plugins = ["tests.databases"]
+
+SUCCESS_REPLY = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
 
 
 @dataclass
@@ -56,3 +57,10 @@ async def harness(sim_config: SimConfig) -> AsyncIterator[SimHarness]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sim.test") as client:
             yield SimHarness(app.state.sim, client, merchant)
+
+
+@pytest.fixture
+async def svc(database_url: str) -> AsyncIterator[Harness]:
+    """The service and the simulator in-process, on each database backend."""
+    async with running_harness(database_url) as h:
+        yield h

@@ -7,9 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool], within_s: float = 10.0
-) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], within_s: float = 10.0) -> None:
     deadline = time.monotonic() + within_s
     while True:
         result = check()

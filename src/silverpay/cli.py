@@ -33,9 +33,7 @@ def sim(
     api_key: Annotated[str, typer.Option(envvar="SILVERPAY_WECHAT_API_KEY", show_default=False)] = (
         sim_defaults.DEMO_API_KEY
     ),
-    time_scale: Annotated[
-        float, typer.Option(min=0.0, help="multiplies notification retry delays, e.g. 0.001")
-    ] = 1.0,
+    time_scale: Annotated[float, typer.Option(min=0.0, help="multiplies notification retry delays, e.g. 0.001")] = 1.0,
     state: Annotated[str | None, typer.Option(help="SQLite file that keeps trades across restarts")] = None,
     seed: Annotated[int | None, typer.Option(help="seed for repeatable fault injection")] = None,
 ) -> None:
@@ -53,6 +51,74 @@ def sim(
     console.print(f"  WeChat login base URL  {base}/   (api.weixin.qq.com)")
     console.print(f"  control API            {base}/sim/v1/   docs: {base}/docs")
     uvicorn.run(create_sim_app(config), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Run the merchant service (configured by SILVERPAY_* environment variables, see README)."""
+    from silverpay.api.app import create_app
+    from silverpay.config import Settings
+    from silverpay.errors import ConfigError
+    from silverpay.logs import configure
+
+    configure()
+    try:
+        service = create_app(Settings())
+    except ConfigError as error:
+        console.print(f"[red]configuration error:[/] {error.message}")
+        raise typer.Exit(2) from None
+    uvicorn.run(service, host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="service port (a free one if busy)")] = 8000,
+    sim_port: Annotated[int, typer.Option(help="simulator port (a free one if busy)")] = 9000,
+    database_url: Annotated[str | None, typer.Option(help="default: SQLite in a temporary directory")] = None,
+    once: Annotated[bool, typer.Option("--once", help="exit after the walk-through")] = False,
+) -> None:
+    """Start the simulator and the service, walk a mini-program through login → pay → PAID."""
+    import asyncio
+
+    from silverpay.demo import DemoFailed, run_demo
+    from silverpay.logs import configure
+
+    configure("WARNING")
+    try:
+        asyncio.run(run_demo(console, host=host, port=port, sim_port=sim_port, database_url=database_url, once=once))
+    except DemoFailed as failure:
+        console.print(f"[red]demo failed:[/] {failure}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("stopped.")
+
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations to SILVERPAY_DATABASE_URL (run once per deploy with SILVERPAY_AUTO_MIGRATE=0)."""
+    import asyncio
+
+    from silverpay.config import Settings
+    from silverpay.store.db import create_engine
+    from silverpay.store.migrate import upgrade
+
+    async def run() -> None:
+        engine = create_engine(Settings().database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    console.print("database is at the latest schema")
 
 
 def main() -> None:

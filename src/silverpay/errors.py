@@ -1,11 +1,25 @@
 """The one exception hierarchy of silverpay.
 
-    SilverpayError                 every error we raise on purpose
-    ├── ConfigError                settings that cannot work (missing secret, bad URL)
-    └── ProtocolError              bytes from or for WeChat that break the wire rules
-        ├── XmlError               unsafe, oversized, nested or malformed XML
-        ├── SignatureError         a signature that is missing, unknown or does not verify
-        └── DecryptionError        an encrypted field that does not decrypt
+    SilverpayError                   every error we raise on purpose
+    ├── ConfigError                  settings that cannot work (missing secret, bad URL)
+    ├── ProtocolError                bytes from or for WeChat that break the wire rules
+    │   ├── XmlError                 unsafe, oversized, nested or malformed XML
+    │   ├── SignatureError           a signature that is missing, unknown or does not verify
+    │   ├── DecryptionError          an encrypted field that does not decrypt
+    │   └── NotificationRejected     a notification that is not genuinely ours (names what it claims)
+    ├── UpstreamError                WeChat did not do what we asked
+    │   ├── UpstreamUnavailable      timeout, network, 5xx or SYSTEMERROR: the outcome is UNKNOWN
+    │   ├── UpstreamRejected         WeChat answered with a business error (err_code / errcode)
+    │   │   ├── TradeAlreadyPaid     ORDERPAID
+    │   │   ├── TradeClosed          ORDERCLOSED
+    │   │   ├── TradeNotFound        ORDERNOTEXIST
+    │   │   └── LoginCodeRejected    jscode2session refused the user's code (the user's problem)
+    │   └── UpstreamMisconfigured    WeChat refused our own credentials (appid, secret, key)
+    └── RequestError                 the caller asked for something we will not do
+        ├── InvalidRequest           400: malformed or out of range
+        ├── Unauthorized             401: no or bad token
+        ├── NotFound                 404: absent, or not the caller's
+        └── Conflict                 409: the resource's state forbids it
 
 Each error carries a stable UPPER_SNAKE ``code`` (used in JSON error bodies) and a message that
 never contains secrets: callers must not interpolate keys, tokens or sign strings into it.
@@ -42,3 +56,73 @@ class SignatureError(ProtocolError):
 
 class DecryptionError(ProtocolError):
     code = "DECRYPTION_FAILED"
+
+
+class NotificationRejected(ProtocolError):
+    code = "NOTIFICATION_REJECTED"
+
+    def __init__(self, message: str, *, code: str | None = None, claimed_out_trade_no: str = "") -> None:
+        super().__init__(message, code=code)
+        self.claimed_out_trade_no = claimed_out_trade_no  # unverified: for the record only
+
+
+class UpstreamError(SilverpayError):
+    code = "UPSTREAM_ERROR"
+
+
+class UpstreamUnavailable(UpstreamError):
+    """We do not know whether WeChat acted: never treat this as a failure of the operation."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamRejected(UpstreamError):
+    code = "UPSTREAM_REJECTED"
+
+    def __init__(self, message: str, *, code: str | None = None, upstream_code: str = "") -> None:
+        super().__init__(message, code=code)
+        self.upstream_code = upstream_code
+
+
+class TradeAlreadyPaid(UpstreamRejected):
+    code = "ORDER_ALREADY_PAID"
+
+
+class TradeClosed(UpstreamRejected):
+    code = "ORDER_CLOSED"
+
+
+class TradeNotFound(UpstreamRejected):
+    code = "TRADE_NOT_FOUND"
+
+
+class LoginCodeRejected(UpstreamRejected):
+    code = "INVALID_LOGIN_CODE"
+
+
+class UpstreamMisconfigured(UpstreamError):
+    code = "UPSTREAM_MISCONFIGURED"
+
+
+class RequestError(SilverpayError):
+    status = 400
+
+
+class InvalidRequest(RequestError):
+    code = "INVALID_REQUEST"
+    status = 400
+
+
+class Unauthorized(RequestError):
+    code = "UNAUTHORIZED"
+    status = 401
+
+
+class NotFound(RequestError):
+    code = "NOT_FOUND"
+    status = 404
+
+
+class Conflict(RequestError):
+    code = "CONFLICT"
+    status = 409

@@ -44,9 +44,7 @@ def test_wechatpy_create_pay_notify_query(sim: Process, sdk: WeChatPay) -> None:
         )  # fmt: skip
         assert sdk.check_signature(dict(order))
         params = sdk.jsapi.get_jsapi_params(order["prepay_id"])
-        paid = httpx.post(
-            f"{sim.base_url}/sim/v1/pay", json={**params, "appid": DEMO_APPID, "openid": openid}
-        )
+        paid = httpx.post(f"{sim.base_url}/sim/v1/pay", json={**params, "appid": DEMO_APPID, "openid": openid})
         assert paid.status_code == 200, paid.text
         wait_for(lambda: len(receiver.bodies) == 1)
         notification = sdk.parse_payment_result(receiver.bodies[0])  # raises if the signature is wrong
@@ -99,9 +97,7 @@ def test_state_file_survives_a_restart(tmp_path: Path) -> None:
                     client_ip="127.0.0.1", user_id=openid, out_trade_no=number,
                 )  # fmt: skip
             params = client.jsapi.get_jsapi_params(order["prepay_id"])
-            paid = httpx.post(
-                f"{first.base_url}/sim/v1/pay", json={**params, "appid": DEMO_APPID, "openid": openid}
-            )
+            paid = httpx.post(f"{first.base_url}/sim/v1/pay", json={**params, "appid": DEMO_APPID, "openid": openid})
             assert paid.status_code == 200
             wait_for(lambda: len(receiver.bodies) >= 2)
             httpx.post(f"{first.base_url}/sim/v1/clock", json={"advance_s": 100}).raise_for_status()

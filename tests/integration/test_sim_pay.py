@@ -35,9 +35,7 @@ async def query(h: SimHarness, **ids: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("sign_type", list(SignType))
-async def test_unifiedorder_success_signed_with_request_sign_type(
-    harness: SimHarness, sign_type: SignType
-) -> None:
+async def test_unifiedorder_success_signed_with_request_sign_type(harness: SimHarness, sign_type: SignType) -> None:
     user = await harness.login()
     answer = await call(
         harness.client, "/pay/unifiedorder", order_params(new_trade_no(), user["openid"]), sign_type=sign_type
@@ -50,9 +48,7 @@ async def test_unifiedorder_success_signed_with_request_sign_type(
 
 async def test_bad_signature_is_return_code_fail(harness: SimHarness) -> None:
     user = await harness.login()
-    answer = await call(
-        harness.client, "/pay/unifiedorder", order_params(new_trade_no(), user["openid"]), key="0" * 32
-    )
+    answer = await call(harness.client, "/pay/unifiedorder", order_params(new_trade_no(), user["openid"]), key="0" * 32)
     assert answer == {"return_code": "FAIL", "return_msg": "签名错误,请检查后再试"}
 
 
@@ -200,9 +196,7 @@ async def test_pay_then_query_then_reorder(harness: SimHarness) -> None:
     by_transaction = await query(harness, transaction_id=body["transaction_id"])
     assert by_transaction["out_trade_no"] == out_trade_no
 
-    again = await call(
-        harness.client, "/pay/unifiedorder", order_params(out_trade_no, user["openid"], attach="cart-7")
-    )
+    again = await call(harness.client, "/pay/unifiedorder", order_params(out_trade_no, user["openid"], attach="cart-7"))
     assert again["err_code"] == "ORDERPAID"
     status, body = await pay(harness, order["prepay_id"], user["openid"])
     assert (status, body["errMsg"]) == (409, "requestPayment:fail 该订单已支付")
@@ -215,9 +209,7 @@ async def test_query_errors(harness: SimHarness) -> None:
 
 
 @pytest.mark.parametrize("sign_type", list(SignType))
-async def test_pay_sign_must_verify_and_match_order_sign_type(
-    harness: SimHarness, sign_type: SignType
-) -> None:
+async def test_pay_sign_must_verify_and_match_order_sign_type(harness: SimHarness, sign_type: SignType) -> None:
     user = await harness.login()
     out_trade_no = new_trade_no()
     extra = {"sign_type": sign_type.value} if sign_type is SignType.HMAC_SHA256 else {}
@@ -245,9 +237,7 @@ async def test_pay_refusals(harness: SimHarness) -> None:
 
 
 @pytest.mark.parametrize(("outcome", "message"), [("cancel", "cancel"), ("fail", "支付失败")])
-async def test_cancel_and_fail_leave_the_trade_payable(
-    harness: SimHarness, outcome: str, message: str
-) -> None:
+async def test_cancel_and_fail_leave_the_trade_payable(harness: SimHarness, outcome: str, message: str) -> None:
     user = await harness.login()
     out_trade_no, order = await create(harness, user["openid"])
     status, body = await pay(harness, order["prepay_id"], user["openid"], outcome=outcome)
@@ -272,9 +262,7 @@ async def test_close_rules(harness: SimHarness) -> None:
     closed = await call(harness.client, "/pay/closeorder", {"out_trade_no": out_trade_no})
     assert closed["result_code"] == "SUCCESS"
     assert (await query(harness, out_trade_no=out_trade_no))["trade_state"] == "CLOSED"
-    assert (await call(harness.client, "/pay/closeorder", {"out_trade_no": out_trade_no}))[
-        "err_code"
-    ] == "ORDERCLOSED"
+    assert (await call(harness.client, "/pay/closeorder", {"out_trade_no": out_trade_no}))["err_code"] == "ORDERCLOSED"
     again = await call(harness.client, "/pay/unifiedorder", order_params(out_trade_no, user["openid"]))
     assert again["err_code"] == "ORDERCLOSED"
     status, body = await pay(harness, order["prepay_id"], user["openid"])
@@ -286,12 +274,8 @@ async def test_close_paid_and_unknown(harness: SimHarness) -> None:
     out_trade_no, order = await create(harness, user["openid"])
     await pay(harness, order["prepay_id"], user["openid"])
     await harness.client.post("/sim/v1/clock", json={"advance_s": CLOSE_MIN_AGE_S})
-    assert (await call(harness.client, "/pay/closeorder", {"out_trade_no": out_trade_no}))[
-        "err_code"
-    ] == "ORDERPAID"
-    assert (await call(harness.client, "/pay/closeorder", {"out_trade_no": "nope"}))[
-        "err_code"
-    ] == "ORDERNOTEXIST"
+    assert (await call(harness.client, "/pay/closeorder", {"out_trade_no": out_trade_no}))["err_code"] == "ORDERPAID"
+    assert (await call(harness.client, "/pay/closeorder", {"out_trade_no": "nope"}))["err_code"] == "ORDERNOTEXIST"
 
 
 # faults ------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ DEMO_APPID = "wx8a3fc5d0b7e21946"
 DEMO_SECRET = "demo0app0secret00000000000000000"  # noqa: S105 - public demo value
 DEMO_MCH_ID = "1900000109"
 DEMO_API_KEY = "DemoApiKeyDemoApiKeyDemoApiKey32"
+DEMO_ADMIN_TOKEN = "demo-admin-token"  # noqa: S105 - public demo value, demo mode only
 
 # WeChat's notification retry delays (SPEC §2.10), seconds after each failed attempt: 16 attempts.
 NOTIFY_RETRY_DELAYS_S = (

@@ -11,24 +11,16 @@ class Faults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     notify_drop_rate: float = Field(0.0, ge=0, le=1, description="fraction of notifications never sent")
-    notify_duplicate_rate: float = Field(
-        0.0, ge=0, le=1, description="fraction whose every attempt is sent twice"
-    )
+    notify_duplicate_rate: float = Field(0.0, ge=0, le=1, description="fraction whose every attempt is sent twice")
     notify_delay_s: float = Field(0.0, ge=0, le=3600, description="extra wait before a first attempt")
-    api_error_rate: float = Field(
-        0.0, ge=0, le=1, description="fraction of pay-API calls answering SYSTEMERROR"
-    )
+    api_error_rate: float = Field(0.0, ge=0, le=1, description="fraction of pay-API calls answering SYSTEMERROR")
     api_error_after_effect: bool = Field(
         False, description="SYSTEMERROR after the call took effect (outcome unknown to the caller)"
     )
     api_latency_s: float = Field(0.0, ge=0, le=60, description="added to every pay-API call")
     api_hang_rate: float = Field(0.0, ge=0, le=1, description="fraction of pay-API calls that hang")
-    api_hang_s: float = Field(
-        30.0, ge=0, le=600, description="how long a hanging call hangs before answering"
-    )
-    login_error_rate: float = Field(
-        0.0, ge=0, le=1, description="fraction of jscode2session calls answering -1"
-    )
+    api_hang_s: float = Field(30.0, ge=0, le=600, description="how long a hanging call hangs before answering")
+    login_error_rate: float = Field(0.0, ge=0, le=1, description="fraction of jscode2session calls answering -1")
 
 
 class FaultInjector:

@@ -35,9 +35,7 @@ def _answer(payload: dict[str, object]) -> Response:
 
 
 def _error(errcode: int, errmsg: str) -> Response:
-    return _answer(
-        {"errcode": errcode, "errmsg": f"{errmsg}, rid: {secrets.token_hex(4)}-{secrets.token_hex(4)}"}
-    )
+    return _answer({"errcode": errcode, "errmsg": f"{errmsg}, rid: {secrets.token_hex(4)}-{secrets.token_hex(4)}"})
 
 
 def exchange(config: SimConfig, state: SimState, query: dict[str, str], now: float) -> Response:

@@ -137,9 +137,7 @@ class Notifier:
             return False
         acknowledged = is_acknowledged(response)
         body = response.text[:2000]
-        self._record(
-            delivery, number, response.status_code, body, acknowledged=acknowledged, duplicate=duplicate
-        )
+        self._record(delivery, number, response.status_code, body, acknowledged=acknowledged, duplicate=duplicate)
         return acknowledged
 
     def _record(

@@ -21,9 +21,7 @@ class Simulator:
         self.injector = FaultInjector(config.seed)
         # Notifications go to whatever notify_url a merchant gave, so no base URL and no proxies.
         self.http = http or httpx.AsyncClient(trust_env=False)
-        self.notifier = Notifier(
-            self.state, self.clock, self.injector, self.http, time_scale=config.time_scale
-        )
+        self.notifier = Notifier(self.state, self.clock, self.injector, self.http, time_scale=config.time_scale)
 
     def merchant(self, mch_id: str) -> Merchant | None:
         return self.config.merchants.get(mch_id)

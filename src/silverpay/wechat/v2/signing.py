@@ -72,9 +72,7 @@ def verify(params: Mapping[str, str], key: str) -> SignType:
     return sign_type
 
 
-def pay_sign_params(
-    app_id: str, time_stamp: str, nonce: str, package: str, sign_type: SignType
-) -> dict[str, str]:
+def pay_sign_params(app_id: str, time_stamp: str, nonce: str, package: str, sign_type: SignType) -> dict[str, str]:
     """The five fields ``wx.requestPayment`` signs, with their camelCase names (``appId`` included)."""
     return {
         "appId": app_id,

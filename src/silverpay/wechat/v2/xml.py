@@ -52,9 +52,7 @@ def decode(data: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, s
     if not raw.strip():
         raise XmlError("empty body")
     try:
-        root = defusedxml.ElementTree.fromstring(
-            raw, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
+        root = defusedxml.ElementTree.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
         raise XmlError("DOCTYPE is not allowed") from None
     except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden):

@@ -1,0 +1,1 @@
+"""HTTP entry points: thin FastAPI routes over silverpay.service."""

@@ -1,0 +1,91 @@
+"""The composition root: ``create_app(settings)`` builds engines, HTTP clients and the gateway.
+
+Nothing connects or starts at import time; the lifespan opens and closes everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+
+from silverpay.api import errors
+from silverpay.api.routes import admin, auth, notify, orders, products
+from silverpay.clock import Clock, system_clock
+from silverpay.config import Settings
+from silverpay.service.catalogue import seed_demo_catalogue
+from silverpay.service.context import ServiceContext
+from silverpay.store.db import create_engine, session_factory
+from silverpay.store.migrate import upgrade
+from silverpay.wechat.gateway import PayGateway
+from silverpay.wechat.login import LoginClient
+from silverpay.wechat.v2.gateway import V2Gateway
+from silverpay.wechat.v2.signing import SignType
+
+
+def create_app(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    clock: Clock = system_clock,
+    gateway: PayGateway | None = None,
+) -> FastAPI:
+    """``http`` and ``gateway`` are the test seams: pass a client on an ASGI transport, or a fake."""
+    settings.check_ready()
+    engine = create_engine(settings.database_url)
+    client = http or httpx.AsyncClient(timeout=settings.wechat_timeout_s, trust_env=False)
+    pay_gateway = gateway or V2Gateway(
+        client,
+        base_url=settings.wechat_pay_base,
+        appid=settings.wechat_appid,
+        mch_id=settings.wechat_mch_id,
+        api_key=settings.wechat_api_key.get_secret_value(),
+        sign_type=SignType(settings.wechat_sign_type),
+        clock=clock,
+    )
+    ctx = ServiceContext(
+        sessions=session_factory(engine),
+        gateway=pay_gateway,
+        login=LoginClient(
+            client, settings.wechat_login_base, settings.wechat_appid, settings.wechat_secret.get_secret_value()
+        ),
+        clock=clock,
+        appid=settings.wechat_appid,
+        notify_url=settings.notify_url,
+        jwt_secret=settings.jwt_secret.get_secret_value(),
+        token_ttl_s=settings.token_ttl_s,
+        order_ttl_s=settings.order_ttl_s,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            if settings.auto_migrate:
+                await upgrade(engine)
+            if settings.demo_mode:
+                await seed_demo_catalogue(ctx)
+            yield
+        finally:
+            if http is None:
+                await client.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="silverpay",
+        description="The server side of WeChat mini-program payments.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.admin_token = settings.admin_token.get_secret_value()
+    errors.install(app)
+    for module in (auth, products, orders, notify, admin):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["operator"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

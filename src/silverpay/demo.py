@@ -1,0 +1,130 @@
+"""`silverpay demo`: the simulator and the service on sockets, and a mini-program's walk through them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from silverpay.api.app import create_app
+from silverpay.config import Settings
+from silverpay.serving import free_port, port_is_free, running
+from silverpay.sim.app import create_sim_app
+from silverpay.sim.config import DEMO_ADMIN_TOKEN, SimConfig
+
+DEMO_USER = "demo-shopper"
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def _pick_port(console: Console, host: str, port: int, what: str) -> int:
+    if port and port_is_free(host, port):
+        return port
+    chosen = free_port(host)
+    if port:
+        console.print(f"[yellow]port {port} is busy; the {what} uses {chosen}[/]")
+    return chosen
+
+
+async def run_demo(
+    console: Console, *, host: str, port: int, sim_port: int, database_url: str | None, once: bool
+) -> None:
+    port = _pick_port(console, host, port, "service")
+    sim_port = _pick_port(console, host, sim_port, "simulator")
+    service_url, sim_url = f"http://{host}:{port}", f"http://{host}:{sim_port}"
+    workdir = Path(tempfile.mkdtemp(prefix="silverpay-demo-"))
+    settings = Settings(
+        demo_mode=True,
+        database_url=database_url or f"sqlite+aiosqlite:///{workdir / 'silverpay.db'}",
+        wechat_pay_base=sim_url,
+        wechat_login_base=sim_url,
+        notify_url=f"{service_url}/api/v1/wechat/notify",
+    )
+    sim_app = create_sim_app(SimConfig.single(time_scale=0.01))
+    console.rule("[bold]silverpay demo")
+    console.print(f"database   {settings.database_url}")
+    async with running(sim_app, host, sim_port), running(create_app(settings), host, port):
+        console.print(f"simulator  {sim_url}   service  {service_url}\n")
+        await walk_through(console, service_url, sim_url, settings.wechat_appid)
+        console.rule("[bold]serving")
+        console.print(f"service API docs   {service_url}/docs")
+        console.print(f"simulator docs     {sim_url}/docs")
+        console.print(f"operator token     {DEMO_ADMIN_TOKEN} (demo mode only)")
+        if once:
+            return
+        console.print("Ctrl-C to stop.")
+        await asyncio.Event().wait()
+
+
+def _show(console: Console, step: str, method: str, url: str, sent: Any, response: httpx.Response) -> Any:
+    body = response.json() if response.content else None
+    shown = {**body, "token": "<redacted>"} if isinstance(body, dict) and "token" in body else body
+    table = Table.grid(padding=(0, 1))
+    table.add_row("[dim]request[/]", f"{method} {url}")
+    if sent is not None:
+        table.add_row("", json.dumps(sent, ensure_ascii=False))
+    table.add_row("[dim]response[/]", f"{response.status_code} {json.dumps(shown, ensure_ascii=False)}")
+    if isinstance(body, dict) and "status" in body:
+        table.add_row("[dim]order[/]", f"[bold]{body['status']}[/]")
+    console.print(Panel(table, title=step, title_align="left"))
+    if response.status_code >= 400:
+        raise DemoFailed(f"{step} failed with HTTP {response.status_code}")
+    return body
+
+
+async def walk_through(console: Console, service_url: str, sim_url: str, appid: str) -> dict[str, Any]:
+    """The seed flow as a mini-program walks it; returns the final order (PAID, or DemoFailed)."""
+    async with (
+        httpx.AsyncClient(base_url=service_url, timeout=15) as api,
+        httpx.AsyncClient(base_url=sim_url, timeout=15) as wx,
+    ):
+
+        async def step(title: str, client: httpx.AsyncClient, method: str, path: str, body: Any = None,
+                       headers: dict[str, str] | None = None) -> Any:  # fmt: skip
+            response = await client.request(method, path, json=body, headers=headers)
+            return _show(console, title, method, str(client.base_url).rstrip("/") + path, body, response)
+
+        login = await step(
+            "1. wx.login (simulated WeChat)", wx, "POST", "/sim/v1/login", {"appid": appid, "user": DEMO_USER}
+        )
+        session = await step("2. log in to silverpay", api, "POST", "/api/v1/auth/wx-login",
+                             {"code": login["code"], "nickname": "Demo Shopper"})  # fmt: skip
+        auth = {"Authorization": f"Bearer {session['token']}"}
+        products = await step("3. list products", api, "GET", "/api/v1/products")
+        order = await step("4. create order (the server prices it)", api, "POST", "/api/v1/orders",
+                           {"product_id": products[0]["id"], "quantity": 2},
+                           {**auth, "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+        params = await step("5. get wx.requestPayment parameters", api, "POST", f"/api/v1/orders/{order['id']}/pay",
+                            headers=auth)  # fmt: skip
+        await step("6. wx.requestPayment (the user pays in WeChat)", wx, "POST", "/sim/v1/pay",
+                   {**params, "appid": appid, "openid": login["openid"], "outcome": "success"})  # fmt: skip
+        notified = await _await_notification(wx, order["out_trade_no"])
+        console.print(Panel(f"WeChat notified the service: attempt {notified['attempt']}, HTTP "
+                            f"{notified['http_status']}, acknowledged={notified['acknowledged']}",
+                            title="7. payment notification", title_align="left"))  # fmt: skip
+        final = await step("8. confirm (the server asks WeChat, never trusts the client)", api, "POST",
+                           f"/api/v1/orders/{order['id']}/confirm", headers=auth)  # fmt: skip
+        if final["status"] != "PAID":
+            raise DemoFailed(f"the order ended {final['status']}, not PAID")
+        console.print(f"[bold green]Order {final['out_trade_no']} is PAID: {final['amount_fen']} fen.[/]")
+        return dict(final)
+
+
+async def _await_notification(wx: httpx.AsyncClient, out_trade_no: str) -> dict[str, Any]:
+    for _ in range(200):
+        attempts = (await wx.get("/sim/v1/notifications", params={"out_trade_no": out_trade_no})).json()
+        acknowledged = [a for a in attempts if a["acknowledged"]]
+        if acknowledged:
+            return dict(acknowledged[0])
+        await asyncio.sleep(0.05)
+    raise DemoFailed("no acknowledged payment notification within 10 s")

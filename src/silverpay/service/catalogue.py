@@ -1,0 +1,55 @@
+"""Products: what the mini-program can buy. Prices are set here, never by the client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from silverpay.clock import utc
+from silverpay.errors import InvalidRequest, NotFound
+from silverpay.service.context import ServiceContext
+from silverpay.service.views import product_view
+from silverpay.store import repo
+from silverpay.store.models import Product
+
+DEMO_CATALOGUE = (("Pour-over coffee", 1800), ("Matcha latte", 2600), ("Monthly membership", 9900))
+
+
+async def list_products(ctx: ServiceContext, *, include_inactive: bool = False) -> list[dict[str, Any]]:
+    async with ctx.sessions() as db:
+        return [product_view(p) for p in await repo.list_products(db, include_inactive=include_inactive)]
+
+
+async def create_product(ctx: ServiceContext, name: str, price_fen: int, active: bool = True) -> dict[str, Any]:
+    if price_fen <= 0:
+        raise InvalidRequest("price_fen must be a positive number of fen")
+    async with ctx.sessions.begin() as db:
+        product = Product(name=name, price_fen=price_fen, active=active, created_at=utc(ctx.clock()))
+        db.add(product)
+        await db.flush()
+        return product_view(product)
+
+
+async def update_product(
+    ctx: ServiceContext, product_id: int, *, name: str | None, price_fen: int | None, active: bool | None
+) -> dict[str, Any]:
+    if price_fen is not None and price_fen <= 0:
+        raise InvalidRequest("price_fen must be a positive number of fen")
+    async with ctx.sessions.begin() as db:
+        product = await db.get(Product, product_id, with_for_update=True)
+        if product is None:
+            raise NotFound("no such product", code="PRODUCT_NOT_FOUND")
+        if name is not None:
+            product.name = name
+        if price_fen is not None:
+            product.price_fen = price_fen  # existing orders keep the amount they were created with
+        if active is not None:
+            product.active = active
+        return product_view(product)
+
+
+async def seed_demo_catalogue(ctx: ServiceContext) -> None:
+    async with ctx.sessions.begin() as db:
+        if await repo.list_products(db, include_inactive=True):
+            return
+        now = utc(ctx.clock())
+        db.add_all(Product(name=name, price_fen=price, active=True, created_at=now) for name, price in DEMO_CATALOGUE)

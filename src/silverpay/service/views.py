@@ -1,0 +1,52 @@
+"""JSON-ready views of stored rows: the one place that decides what callers may see."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from silverpay.store.models import Order, OrderEvent, Product, User
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def user_view(user: User) -> dict[str, Any]:
+    return {"id": user.id, "nickname": user.nickname, "avatar_url": user.avatar_url}  # never session_key
+
+
+def product_view(product: Product) -> dict[str, Any]:
+    return {"id": product.id, "name": product.name, "price_fen": product.price_fen, "active": product.active}
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "out_trade_no": order.out_trade_no,
+        "product_id": order.product_id,
+        "quantity": order.quantity,
+        "amount_fen": order.amount_fen,
+        "description": order.description,
+        "status": order.status,
+        "created_at": _iso(order.created_at),
+        "expires_at": _iso(order.expires_at),
+        "paid_at": _iso(order.paid_at),
+        "closed_at": _iso(order.closed_at),
+    }
+
+
+def admin_order_view(order: Order, events: list[OrderEvent]) -> dict[str, Any]:
+    return {
+        **order_view(order),
+        "user_id": order.user_id,
+        "transaction_id": order.transaction_id,
+        "prepay_expires_at": _iso(order.prepay_expires_at),
+        "wechat_created_at": _iso(order.wechat_created_at),
+        "needs_review": order.needs_review,
+        "review_reason": order.review_reason,
+        "updated_at": _iso(order.updated_at),
+        "events": [
+            {"id": e.id, "kind": e.kind, "at": _iso(e.created_at), "detail": e.detail} for e in events
+        ],  # details were redacted when written
+    }

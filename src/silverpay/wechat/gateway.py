@@ -1,0 +1,92 @@
+"""The one narrow interface the service uses to talk to WeChat Pay, with neutral data types.
+
+API v2 (XML, MD5/HMAC keys) implements it in ``wechat/v2/gateway.py``; API v3 will be a second
+implementation. Nothing above this module sees XML, JSON bodies or WeChat field names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from silverpay.domain.orders import WechatTradeState
+
+
+@dataclass(frozen=True)
+class PrepayRequest:
+    out_trade_no: str
+    description: str
+    amount_fen: int
+    openid: str
+    notify_url: str
+    expires_at: float  # epoch seconds; WeChat refuses payment after it
+    client_ip: str
+
+
+@dataclass(frozen=True)
+class Prepay:
+    prepay_id: str
+    expires_at: float  # epoch seconds: WeChat keeps a prepay_id valid for 2 hours
+
+
+@dataclass(frozen=True)
+class PayParams:
+    """Exactly what ``wx.requestPayment`` takes."""
+
+    timeStamp: str
+    nonceStr: str
+    package: str
+    signType: str
+    paySign: str
+
+
+@dataclass(frozen=True)
+class TradeStatus:
+    """WeChat's view of one trade, from a query or a verified notification."""
+
+    out_trade_no: str
+    state: WechatTradeState
+    amount_fen: int
+    transaction_id: str = ""
+    paid_at: float | None = None
+    openid: str = ""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A payment notification whose signature, appid and mch_id have been verified."""
+
+    trade: TradeStatus
+    sign_type: str  # how it was signed, for the record
+
+
+@dataclass(frozen=True)
+class NotificationReply:
+    status_code: int
+    body: bytes
+    media_type: str
+
+
+class PayGateway(Protocol):
+    """WeChat Pay as the service needs it. Errors come from :mod:`silverpay.errors`:
+
+    - :class:`UpstreamUnavailable` when the outcome is unknown (retry with the same arguments);
+    - :class:`TradeAlreadyPaid`, :class:`TradeClosed`, :class:`TradeNotFound` for those answers;
+    - :class:`UpstreamRejected` for any other refusal.
+    """
+
+    async def prepay(self, request: PrepayRequest) -> Prepay: ...
+
+    async def query(self, out_trade_no: str) -> TradeStatus: ...
+
+    async def close(self, out_trade_no: str) -> None: ...
+
+    def pay_params(self, prepay_id: str) -> PayParams: ...
+
+    def parse_notification(self, body: bytes) -> Notification:
+        """Verify and decode a payment notification; raise ProtocolError if it is not genuine."""
+        ...
+
+    def reply(self, ok: bool, message: str = "OK") -> NotificationReply:
+        """What to answer the notifier: ``ok`` stops WeChat's retries."""
+        ...

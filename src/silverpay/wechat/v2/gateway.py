@@ -1,0 +1,184 @@
+"""API v2 implementation of :class:`silverpay.wechat.gateway.PayGateway` over httpx."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+import httpx
+
+from silverpay.domain.orders import WechatTradeState
+from silverpay.errors import (
+    NotificationRejected,
+    ProtocolError,
+    SignatureError,
+    TradeAlreadyPaid,
+    TradeClosed,
+    TradeNotFound,
+    UpstreamRejected,
+    UpstreamUnavailable,
+    XmlError,
+)
+from silverpay.wechat.gateway import Notification, NotificationReply, PayParams, Prepay, PrepayRequest, TradeStatus
+from silverpay.wechat.v2 import signing, xml
+from silverpay.wechat.v2.signing import SignType
+from silverpay.wechat.v2.times import format_beijing, parse_beijing
+
+log = logging.getLogger(__name__)
+
+PREPAY_TTL_S = 2 * 3600
+RETRYABLE = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY", "FREQUENCY_LIMITED"})
+BY_ERR_CODE: dict[str, type[UpstreamRejected]] = {
+    "ORDERPAID": TradeAlreadyPaid,
+    "ORDERCLOSED": TradeClosed,
+    "ORDERNOTEXIST": TradeNotFound,
+}
+
+
+class V2Gateway:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        appid: str,
+        mch_id: str,
+        api_key: str,
+        sign_type: SignType = SignType.HMAC_SHA256,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self.appid = appid
+        self.mch_id = mch_id
+        self._api_key = api_key
+        self.sign_type = sign_type
+        self._clock = clock
+
+    # Outbound ---------------------------------------------------------------------------------
+
+    async def prepay(self, request: PrepayRequest) -> Prepay:
+        # Every field is derived from the order, so a retried call is an identical re-entry (SPEC §2.3).
+        answer = await self._call(
+            "/pay/unifiedorder",
+            {
+                "body": request.description,
+                "out_trade_no": request.out_trade_no,
+                "total_fee": request.amount_fen,
+                "spbill_create_ip": request.client_ip,
+                "notify_url": request.notify_url,
+                "trade_type": "JSAPI",
+                "openid": request.openid,
+                "time_expire": format_beijing(request.expires_at),
+            },
+            out_trade_no=request.out_trade_no,
+        )
+        prepay_id = answer.get("prepay_id", "")
+        if not prepay_id:
+            raise UpstreamUnavailable("unifiedorder succeeded without a prepay_id")
+        return Prepay(prepay_id, self._clock() + PREPAY_TTL_S)
+
+    async def query(self, out_trade_no: str) -> TradeStatus:
+        answer = await self._call("/pay/orderquery", {"out_trade_no": out_trade_no}, out_trade_no=out_trade_no)
+        return _trade_status(answer, state_field="trade_state")
+
+    async def close(self, out_trade_no: str) -> None:
+        await self._call("/pay/closeorder", {"out_trade_no": out_trade_no}, out_trade_no=out_trade_no)
+
+    def pay_params(self, prepay_id: str) -> PayParams:
+        time_stamp, nonce, package = str(int(self._clock())), signing.nonce_str(), f"prepay_id={prepay_id}"
+        pay_sign = signing.pay_sign(self.appid, time_stamp, nonce, package, self.sign_type, key=self._api_key)
+        return PayParams(time_stamp, nonce, package, self.sign_type.value, pay_sign)
+
+    async def _call(self, path: str, params: Mapping[str, object], *, out_trade_no: str) -> dict[str, str]:
+        message: dict[str, object] = {"appid": self.appid, "mch_id": self.mch_id, "nonce_str": signing.nonce_str()}
+        message |= params
+        if self.sign_type is SignType.HMAC_SHA256:
+            message["sign_type"] = self.sign_type.value
+        message["sign"] = signing.sign(message, self._api_key, self.sign_type)
+        try:
+            response = await self._http.post(
+                self._base_url + path,
+                content=xml.encode(message).encode(),
+                headers={"Content-Type": "text/xml; charset=utf-8"},
+            )
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"{path}: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise UpstreamUnavailable(f"{path}: HTTP {response.status_code}")
+        try:
+            answer = xml.decode(response.content)
+        except XmlError as exc:
+            raise UpstreamUnavailable(f"{path}: unreadable answer ({exc.message})") from None
+        if answer.get("return_code") != "SUCCESS":
+            raise UpstreamRejected(f"{path}: {answer.get('return_msg', 'return_code=FAIL')}", upstream_code="FAIL")
+        self._check_answer(path, answer, out_trade_no)
+        if answer.get("result_code") != "SUCCESS":
+            err_code = answer.get("err_code", "")
+            detail = f"{path}: {err_code} {answer.get('err_code_des', '')}".strip()
+            if err_code in RETRYABLE:
+                raise UpstreamUnavailable(detail)
+            raise BY_ERR_CODE.get(err_code, UpstreamRejected)(detail, upstream_code=err_code)
+        return answer
+
+    def _check_answer(self, path: str, answer: dict[str, str], out_trade_no: str) -> None:
+        # WeChat signs answers the way the request was signed and does not echo sign_type.
+        declared = answer.get("sign_type")
+        sign_type = SignType.parse(declared) if declared else self.sign_type
+        expected = signing.sign(answer, self._api_key, sign_type)
+        if not hmac.compare_digest(expected.encode(), answer.get("sign", "").encode()):
+            log.error("%s answer has a bad signature out_trade_no=%s", path, out_trade_no)
+            raise UpstreamUnavailable(f"{path}: answer signature does not verify")
+        if answer.get("appid", self.appid) != self.appid or answer.get("mch_id", self.mch_id) != self.mch_id:
+            raise UpstreamUnavailable(f"{path}: answer is for another merchant")
+
+    # Inbound ----------------------------------------------------------------------------------
+
+    def parse_notification(self, body: bytes) -> Notification:
+        fields = xml.decode(body)  # XmlError: nothing readable to claim
+        claimed = fields.get("out_trade_no", "")
+        try:
+            sign_type = signing.verify(fields, self._api_key)
+        except SignatureError as exc:
+            raise NotificationRejected(exc.message, code=exc.code, claimed_out_trade_no=claimed) from None
+        if fields.get("appid") != self.appid:
+            raise NotificationRejected("appid is not ours", code="APPID_MISMATCH", claimed_out_trade_no=claimed)
+        if fields.get("mch_id") != self.mch_id:
+            raise NotificationRejected("mch_id is not ours", code="MCH_ID_MISMATCH", claimed_out_trade_no=claimed)
+        if fields.get("return_code") != "SUCCESS":
+            raise NotificationRejected("return_code is not SUCCESS", code="NOT_SUCCESS", claimed_out_trade_no=claimed)
+        state = "SUCCESS" if fields.get("result_code") == "SUCCESS" else "PAYERROR"
+        try:
+            trade = _trade_status({**fields, "trade_state": state}, state_field="trade_state")
+        except ProtocolError as exc:
+            raise NotificationRejected(exc.message, code=exc.code, claimed_out_trade_no=claimed) from None
+        return Notification(trade, sign_type.value)
+
+    def reply(self, ok: bool, message: str = "OK") -> NotificationReply:
+        body = xml.encode({"return_code": "SUCCESS" if ok else "FAIL", "return_msg": message})
+        return NotificationReply(200 if ok else 400, body.encode(), "text/xml")
+
+
+def _trade_status(fields: Mapping[str, str], *, state_field: str) -> TradeStatus:
+    try:
+        state = WechatTradeState(fields.get(state_field, ""))
+        amount = int(fields.get("total_fee", ""))
+        paid_at = parse_beijing(fields["time_end"]) if fields.get("time_end") else None
+    except (ValueError, ProtocolError):
+        raise ProtocolError("trade fields are malformed", code="TRADE_FIELDS_INVALID") from None
+    out_trade_no = fields.get("out_trade_no", "")
+    if not out_trade_no:
+        raise ProtocolError("trade has no out_trade_no", code="TRADE_FIELDS_INVALID")
+    return TradeStatus(
+        out_trade_no=out_trade_no,
+        state=state,
+        amount_fen=amount,
+        transaction_id=fields.get("transaction_id", ""),
+        paid_at=paid_at,
+        openid=fields.get("openid", ""),
+    )
+
+
+__all__ = ["V2Gateway"]
