@@ -19,6 +19,7 @@ from silverpay.config import Settings
 from silverpay.serving import free_port, port_is_free, running
 from silverpay.sim.app import create_sim_app
 from silverpay.sim.config import DEMO_ADMIN_TOKEN, SimConfig
+from silverpay.webdemo import mount_web_demo
 
 DEMO_USER = "demo-shopper"
 
@@ -51,12 +52,15 @@ async def run_demo(
         notify_url=f"{service_url}/api/v1/wechat/notify",
     )
     sim_app = create_sim_app(SimConfig.single(time_scale=0.01))
+    service_app = create_app(settings)
+    mount_web_demo(service_app, sim_url=sim_url, appid=settings.wechat_appid)
     console.rule("[bold]silverpay demo")
     console.print(f"database   {settings.database_url}")
-    async with running(sim_app, host, sim_port), running(create_app(settings), host, port):
+    async with running(sim_app, host, sim_port), running(service_app, host, port):
         console.print(f"simulator  {sim_url}   service  {service_url}\n")
         await walk_through(console, service_url, sim_url, settings.wechat_appid)
         console.rule("[bold]serving")
+        console.print(f"browser demo       {service_url}/demo/")
         console.print(f"service API docs   {service_url}/docs")
         console.print(f"simulator docs     {sim_url}/docs")
         console.print(f"operator token     {DEMO_ADMIN_TOKEN} (demo mode only)")

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from silverpay.sim import control, login, pay_wire
 from silverpay.sim.config import SimConfig
@@ -34,6 +35,8 @@ def create_sim_app(config: SimConfig, *, http: httpx.AsyncClient | None = None) 
         lifespan=lifespan,
     )
     app.state.sim = sim
+    # The control API is a developer tool: browser demos and tests on other origins may drive it.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
     app.include_router(login.router(sim))
     app.include_router(pay_wire.router(sim))
     app.include_router(control.router(sim))
