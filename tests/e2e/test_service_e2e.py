@@ -1,0 +1,140 @@
+"""The merchant service and the simulator as processes on sockets, on every database backend."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.e2e.processes import wait_for
+from tests.e2e.stack import Stack, running_stack
+from tests.notify_bodies import SUCCESS_REPLY, XXE, notification
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # Two service processes on one database: races below cross process boundaries.
+    with running_stack(database_url, str(tmp_path_factory.mktemp("logs")), services=2) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def no_faults(stack: Stack) -> Iterator[None]:
+    yield
+    stack.wx("DELETE", "/sim/v1/faults")
+
+
+def test_login_new_returning_bad_and_reused(stack: Stack) -> None:
+    first = stack.login_code("e2e-alice")
+    new = stack.call("POST", "/api/v1/auth/wx-login", json={"code": first["code"]})
+    assert new.status_code == 200 and "session_key" not in new.text
+    again = stack.call("POST", "/api/v1/auth/wx-login", json={"code": stack.login_code("e2e-alice")["code"]})
+    assert again.json()["user"]["id"] == new.json()["user"]["id"]
+    reused = stack.call("POST", "/api/v1/auth/wx-login", json={"code": first["code"]})
+    assert reused.status_code == 400 and reused.json()["error"]["code"] == "INVALID_LOGIN_CODE"
+    bad = stack.call("POST", "/api/v1/auth/wx-login", json={"code": "made-up"})
+    assert bad.status_code == 400
+
+
+def test_orders_are_isolated_between_users(stack: Stack) -> None:
+    alice, _ = stack.shopper()
+    bob, _ = stack.shopper()
+    order = stack.order(alice)
+    assert stack.call("GET", f"/api/v1/orders/{order['id']}", headers=bob).status_code == 404
+    assert stack.call("POST", f"/api/v1/orders/{order['id']}/pay", headers=bob).status_code == 404
+    assert stack.call("GET", "/api/v1/orders", headers=bob).json() == []
+
+
+def test_pay_settle_by_notification(stack: Stack) -> None:
+    auth, openid = stack.shopper()
+    order = stack.order(auth)
+    paid = stack.pay(auth, openid, order["id"])  # the simulator checks paySign as WeChat does
+    assert paid.status_code == 200, paid.text
+    wait_for(lambda: stack.status(auth, order["id"]) == "PAID")
+    attempts = stack.wx("GET", "/sim/v1/notifications", params={"out_trade_no": order["out_trade_no"]}).json()
+    assert attempts[0]["acknowledged"] and attempts[0]["response_body"] == SUCCESS_REPLY.decode()
+
+
+def test_settle_by_confirm_when_every_notification_is_dropped(stack: Stack) -> None:
+    stack.wx("PUT", "/sim/v1/faults", json={"notify_drop_rate": 1.0})
+    auth, openid = stack.shopper()
+    order = stack.order(auth)
+    assert stack.pay(auth, openid, order["id"]).status_code == 200
+    assert stack.status(auth, order["id"]) == "PAYING"
+    confirmed = stack.call("POST", f"/api/v1/orders/{order['id']}/confirm", headers=auth, service=1)
+    assert confirmed.json()["status"] == "PAID"
+
+
+def test_cancel_and_cancel_of_a_paid_order(stack: Stack) -> None:
+    auth, openid = stack.shopper()
+    fresh = stack.order(auth)
+    assert stack.call("POST", f"/api/v1/orders/{fresh['id']}/cancel", headers=auth).json()["status"] == "CLOSED"
+    pending = stack.order(auth)
+    stack.call("POST", f"/api/v1/orders/{pending['id']}/pay", headers=auth)
+    early = stack.call("POST", f"/api/v1/orders/{pending['id']}/cancel", headers=auth)
+    assert early.status_code == 409 and early.json()["error"]["code"] == "CANCEL_TOO_EARLY"
+    stack.wx("PUT", "/sim/v1/faults", json={"notify_drop_rate": 1.0})
+    paid = stack.order(auth)
+    assert stack.pay(auth, openid, paid["id"]).status_code == 200
+    cancelled = stack.call("POST", f"/api/v1/orders/{paid['id']}/cancel", headers=auth)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "PAID"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected_reply"),
+    [("forged", "FAIL"), ("wrong_appid", "FAIL"), ("xxe", "FAIL"), ("wrong_amount", "SUCCESS")],
+)
+def test_bad_notifications(stack: Stack, kind: str, expected_reply: str) -> None:
+    auth, _ = stack.shopper()
+    order = stack.order(auth, price_fen=2500)
+    stack.call("POST", f"/api/v1/orders/{order['id']}/pay", headers=auth)
+    body = {
+        "forged": notification(order["out_trade_no"], 2500, key="F" * 32),
+        "wrong_appid": notification(order["out_trade_no"], 2500, appid="wx1111111111111111"),
+        "xxe": XXE,
+        "wrong_amount": notification(order["out_trade_no"], 1),
+    }[kind]
+    response = stack.call("POST", "/api/v1/wechat/notify", content=body)
+    assert f"<return_code><![CDATA[{expected_reply}]]></return_code>" in response.text
+    assert stack.status(auth, order["id"]) == "PAYING"
+    view = stack.admin_order(order["id"])
+    assert view["needs_review"] is (kind == "wrong_amount")
+
+
+def test_duplicate_and_concurrent_notifications_across_processes(stack: Stack) -> None:
+    stack.wx("PUT", "/sim/v1/faults", json={"notify_drop_rate": 1.0})
+    auth, openid = stack.shopper()
+    order = stack.order(auth, price_fen=2500)
+    assert stack.pay(auth, openid, order["id"]).status_code == 200
+    trade = stack.wx("GET", f"/sim/v1/trades/{order['out_trade_no']}").json()
+    body = notification(order["out_trade_no"], 2500, transaction_id=trade["transaction_id"])
+
+    def hit(i: int) -> httpx.Response:
+        if i % 3 == 2:
+            return stack.call("POST", f"/api/v1/orders/{order['id']}/confirm", headers=auth, service=i % 2)
+        return stack.call("POST", "/api/v1/wechat/notify", content=body, service=i % 2)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        responses = list(pool.map(hit, range(36)))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
+    paid = [
+        e for e in stack.admin_order(order["id"])["events"] if e["kind"] == "status" and e["detail"]["to"] == "PAID"
+    ]
+    assert len(paid) == 1
+    assert stack.status(auth, order["id"]) == "PAID"
+
+
+def test_idempotent_create(stack: Stack) -> None:
+    auth, _ = stack.shopper()
+    product = stack.product()
+    headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+    first = stack.call("POST", "/api/v1/orders", json={"product_id": product}, headers=headers)
+    second = stack.call("POST", "/api/v1/orders", json={"product_id": product}, headers=headers, service=1)
+    assert first.status_code == second.status_code == 201 and first.json() == second.json()
+    conflict = stack.call("POST", "/api/v1/orders", json={"product_id": product, "quantity": 2}, headers=headers)
+    assert conflict.status_code == 409
