@@ -139,9 +139,10 @@ async def running_harness(database_url: str, *, time_scale: float = 0.001, **ove
     clock = OffsetClock()
     service = create_app(settings, http=wechat_http, clock=clock)
     holder["service"] = service
+    # The simulator stops first: its in-flight notifications run inside the service's app.
     async with (
-        sim_app.router.lifespan_context(sim_app),
         service.router.lifespan_context(service),
+        sim_app.router.lifespan_context(sim_app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=service), base_url=SERVICE) as api,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=sim_app), base_url=WECHAT) as wx,
     ):
