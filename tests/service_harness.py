@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from silverpay.api.app import create_app
 from silverpay.config import Settings
+from silverpay.jobs.worker import Worker
 from silverpay.sim.app import create_sim_app
 from silverpay.sim.config import DEMO_ADMIN_TOKEN, DEMO_APPID, SimConfig
 from silverpay.sim.simulator import Simulator
@@ -56,6 +57,14 @@ class Harness:
         """Move both clocks: the service's and WeChat's."""
         self.clock.offset += seconds
         (await self.wx.post("/sim/v1/clock", json={"advance_s": seconds})).raise_for_status()
+
+    def worker(self) -> Worker:
+        ctx = self.api._transport.app.state.ctx  # type: ignore[attr-defined]
+        return Worker(ctx, concurrency=8, rate_per_s=1000)
+
+    async def refund(self, order_id: int, amount_fen: int, **headers: str) -> httpx.Response:
+        return await self.api.post(f"/api/v1/admin/orders/{order_id}/refunds", json={"amount_fen": amount_fen},
+                                   headers={**ADMIN, **headers})  # fmt: skip
 
     async def faults(self, **faults: Any) -> None:
         (await self.wx.put("/sim/v1/faults", json=faults)).raise_for_status()
@@ -120,6 +129,7 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
         "notify_url": f"{SERVICE}/api/v1/wechat/notify",
         "order_ttl_s": 7 * 86400,
         "token_ttl_s": 30 * 86400,  # tests move the clock by hours
+        "embedded_worker": False,  # tests run the worker explicitly, one pass at a time
         **overrides,
     }
     return Settings(**values)

@@ -97,6 +97,44 @@ def demo(
         console.print("stopped.")
 
 
+@app.command()
+def worker() -> None:
+    """Run the background worker alone (sweeper, expiry, refunds); any number may share a database."""
+    import asyncio
+    import signal
+
+    from silverpay.api.app import build_context
+    from silverpay.config import Settings
+    from silverpay.errors import ConfigError
+    from silverpay.jobs.worker import Worker
+    from silverpay.logs import configure
+    from silverpay.store.migrate import upgrade
+
+    configure()
+    settings = Settings()
+
+    async def run() -> None:
+        try:
+            ctx, engine, close = build_context(settings)
+        except ConfigError as error:
+            console.print(f"[red]configuration error:[/] {error.message}")
+            raise typer.Exit(2) from None
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            if settings.auto_migrate:
+                await upgrade(engine)
+            work = Worker(ctx, concurrency=settings.worker_concurrency, batch=settings.worker_batch,
+                          rate_per_s=settings.wechat_rate_limit_per_s)  # fmt: skip
+            await work.run(stop, poll_s=settings.worker_poll_s)
+        finally:
+            await close()
+
+    asyncio.run(run())
+
+
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

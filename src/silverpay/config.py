@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from silverpay.errors import ConfigError
@@ -40,6 +40,37 @@ class Settings(BaseSettings):
     token_ttl_s: int = Field(7200, ge=60, le=30 * 86400)
     admin_token: SecretStr = SecretStr("")
     order_ttl_s: int = Field(1800, ge=360, le=7 * 86400)  # unpaid orders expire after this
+    refund_notify_url: str = ""  # default: NOTIFY_URL with its last segment replaced by refund-notify
+    wechat_cert_path: str = ""  # merchant client certificate (PEM) for secapi/pay/refund (mutual TLS)
+    wechat_key_path: str = ""
+
+    embedded_worker: bool = True  # run the background worker inside `serve`
+    sweep_schedule_s: str = "15,30,60,120,300,600,1800"  # query delays for pending payments; the last repeats
+    worker_concurrency: int = Field(4, ge=1, le=64)
+    worker_batch: int = Field(50, ge=1, le=1000)
+    worker_poll_s: float = Field(1.0, gt=0, le=60)
+    wechat_rate_limit_per_s: float = Field(20.0, gt=0, le=1000)  # calls to WeChat per second, per worker
+
+    @field_validator("sweep_schedule_s")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        try:
+            delays = [int(part) for part in value.split(",")]
+        except ValueError:
+            raise ValueError("comma-separated whole seconds, e.g. 15,30,60") from None
+        if not delays or any(d <= 0 for d in delays):
+            raise ValueError("every delay must be a positive number of seconds")
+        return value
+
+    @property
+    def sweep_schedule(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.sweep_schedule_s.split(","))
+
+    @property
+    def effective_refund_notify_url(self) -> str:
+        if self.refund_notify_url or not self.notify_url:
+            return self.refund_notify_url
+        return self.notify_url.rstrip("/").rsplit("/", 1)[0] + "/refund-notify"
 
     @model_validator(mode="after")
     def _complete(self) -> Settings:

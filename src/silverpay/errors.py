@@ -13,6 +13,7 @@
     │   │   ├── TradeAlreadyPaid     ORDERPAID
     │   │   ├── TradeClosed          ORDERCLOSED
     │   │   ├── TradeNotFound        ORDERNOTEXIST
+    │   │   ├── RefundNotFound       REFUNDNOTEXIST
     │   │   └── LoginCodeRejected    jscode2session refused the user's code (the user's problem)
     │   └── UpstreamMisconfigured    WeChat refused our own credentials (appid, secret, key)
     └── RequestError                 the caller asked for something we will not do
@@ -94,6 +95,10 @@ class TradeClosed(UpstreamRejected):
 
 class TradeNotFound(UpstreamRejected):
     code = "TRADE_NOT_FOUND"
+
+
+class RefundNotFound(UpstreamRejected):
+    code = "REFUND_NOT_FOUND"
 
 
 class LoginCodeRejected(UpstreamRejected):

@@ -5,16 +5,19 @@ Nothing connects or starts at import time; the lifespan opens and closes everyth
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from silverpay.api import errors
 from silverpay.api.routes import admin, auth, notify, orders, products
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
+from silverpay.jobs.worker import Worker
 from silverpay.service.catalogue import seed_demo_catalogue
 from silverpay.service.context import ServiceContext
 from silverpay.store.db import create_engine, session_factory
@@ -25,19 +28,43 @@ from silverpay.wechat.v2.gateway import V2Gateway
 from silverpay.wechat.v2.signing import SignType
 
 
-def create_app(
+@contextlib.asynccontextmanager
+async def embedded_worker(ctx: ServiceContext, settings: Settings) -> AsyncIterator[None]:
+    """Run the background worker beside the API unless SILVERPAY_EMBEDDED_WORKER=0."""
+    if not settings.embedded_worker:
+        yield
+        return
+    worker = Worker(ctx, concurrency=settings.worker_concurrency, batch=settings.worker_batch,
+                    rate_per_s=settings.wechat_rate_limit_per_s)  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, poll_s=settings.worker_poll_s))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+def build_context(
     settings: Settings,
     *,
     http: httpx.AsyncClient | None = None,
     clock: Clock = system_clock,
     gateway: PayGateway | None = None,
-) -> FastAPI:
-    """``http`` and ``gateway`` are the test seams: pass a client on an ASGI transport, or a fake."""
+) -> tuple[ServiceContext, AsyncEngine, Callable[[], Awaitable[None]]]:
+    """Everything a use case needs, and how to close it: engines, HTTP clients, the gateway."""
     settings.check_ready()
     engine = create_engine(settings.database_url)
     client = http or httpx.AsyncClient(timeout=settings.wechat_timeout_s, trust_env=False)
+    cert_client = None
+    if settings.wechat_cert_path and http is None:
+        cert_client = httpx.AsyncClient(
+            timeout=settings.wechat_timeout_s, trust_env=False,
+            cert=(settings.wechat_cert_path, settings.wechat_key_path or settings.wechat_cert_path),
+        )  # fmt: skip
     pay_gateway = gateway or V2Gateway(
         client,
+        cert_http=cert_client,
         base_url=settings.wechat_pay_base,
         appid=settings.wechat_appid,
         mch_id=settings.wechat_mch_id,
@@ -57,7 +84,29 @@ def create_app(
         jwt_secret=settings.jwt_secret.get_secret_value(),
         token_ttl_s=settings.token_ttl_s,
         order_ttl_s=settings.order_ttl_s,
+        refund_notify_url=settings.effective_refund_notify_url,
+        sweep_schedule_s=settings.sweep_schedule,
     )
+
+    async def close() -> None:
+        if http is None:
+            await client.aclose()
+        if cert_client is not None:
+            await cert_client.aclose()
+        await engine.dispose()
+
+    return ctx, engine, close
+
+
+def create_app(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    clock: Clock = system_clock,
+    gateway: PayGateway | None = None,
+) -> FastAPI:
+    """``http`` and ``gateway`` are the test seams: pass a client on an ASGI transport, or a fake."""
+    ctx, engine, close = build_context(settings, http=http, clock=clock, gateway=gateway)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -66,11 +115,10 @@ def create_app(
                 await upgrade(engine)
             if settings.demo_mode:
                 await seed_demo_catalogue(ctx)
-            yield
+            async with embedded_worker(ctx, settings):
+                yield
         finally:
-            if http is None:
-                await client.aclose()
-            await engine.dispose()
+            await close()
 
     app = FastAPI(
         title="silverpay",

@@ -65,6 +65,11 @@ class OrderOut(BaseModel):
     closed_at: str | None
 
 
+class RefundCreate(Strict):
+    amount_fen: int = Field(gt=0, le=10_000_000_00, strict=True)
+    reason: str = Field("", max_length=80)
+
+
 class PayParamsOut(BaseModel):
     """Exactly the object ``wx.requestPayment`` takes."""
 

@@ -1,10 +1,11 @@
 """The order state machine.
 
-    CREATED ──prepay──► PAYING ──settle──► PAID
-       │                  │
+    CREATED ──prepay──► PAYING ──settle──► PAID ──refund──► PARTIALLY_REFUNDED ──refund──► REFUNDED
+       │                  │                  └─────────────refund (all of it)────────────────┘
        └──────close───────┴──────────────► CLOSED
 
-PAID and CLOSED are terminal: a later query or notification never overwrites them. A payment
+Once paid (PAID and the refunded states) or CLOSED, no payment query or notification changes an
+order's status again; only refunds move a paid order along. A payment
 that WeChat reports for a CLOSED order, or with an amount that differs, is not applied: the
 order is flagged for an operator (``needs_review``) instead.
 """
@@ -19,21 +20,31 @@ class OrderStatus(StrEnum):
     CREATED = "CREATED"
     PAYING = "PAYING"
     PAID = "PAID"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
     CLOSED = "CLOSED"
 
     @property
     def terminal(self) -> bool:
-        return self in TERMINAL
+        """Settled as far as payment goes: paid (refunded or not) or closed."""
+        return self not in OPEN
+
+    @property
+    def paid(self) -> bool:
+        return self in PAID_FAMILY
 
 
-TERMINAL = frozenset({OrderStatus.PAID, OrderStatus.CLOSED})
 OPEN = (OrderStatus.CREATED, OrderStatus.PAYING)
+PAID_FAMILY = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
+REFUNDABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
 
 # The states each target may be entered from: used as the guard of the UPDATE that moves an order.
 ALLOWED_FROM: dict[OrderStatus, tuple[OrderStatus, ...]] = {
     OrderStatus.PAYING: OPEN,  # PAYING → PAYING renews the prepay
     OrderStatus.PAID: OPEN,
     OrderStatus.CLOSED: OPEN,
+    OrderStatus.PARTIALLY_REFUNDED: REFUNDABLE,
+    OrderStatus.REFUNDED: REFUNDABLE,
 }
 
 

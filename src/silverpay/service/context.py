@@ -22,3 +22,9 @@ class ServiceContext:
     jwt_secret: str
     token_ttl_s: int
     order_ttl_s: int
+    refund_notify_url: str = ""
+    sweep_schedule_s: tuple[int, ...] = (15, 30, 60, 120, 300, 600, 1800)
+
+    def next_check_delay(self, attempts: int) -> int:
+        """Backoff for background checks: the schedule's n-th delay, the last one repeating."""
+        return self.sweep_schedule_s[min(attempts, len(self.sweep_schedule_s) - 1)]

@@ -59,7 +59,7 @@ async def apply_trade(db: AsyncSession, order: Order, trade: TradeStatus, *, now
     verdict = verdict_for(trade.state)
     status = OrderStatus(order.status)
     if verdict is Verdict.PAID:
-        if status is OrderStatus.PAID:
+        if status.paid:
             if trade.transaction_id and order.transaction_id and trade.transaction_id != order.transaction_id:
                 await _flag(db, order, f"second transaction {trade.transaction_id} for a paid order", now)
                 return "flagged"
@@ -78,7 +78,7 @@ async def apply_trade(db: AsyncSession, order: Order, trade: TradeStatus, *, now
         if status in OPEN:
             await repo.transition(db, order, OrderStatus.CLOSED, now=utc(now), source=source, closed_at=utc(now))
             return "closed"
-        if status is OrderStatus.PAID:
+        if status.paid:
             await _flag(db, order, f"WeChat reports {trade.state.value} for an order paid here", now)
             return "flagged"
         return "duplicate"
@@ -159,6 +159,7 @@ async def pay(ctx: ServiceContext, user_id: int, order_id: int) -> PayParams:
             db, locked, OrderStatus.PAYING, now=utc(now), source="pay",
             prepay_id=prepay.prepay_id, prepay_expires_at=utc(prepay.expires_at),
             wechat_created_at=locked.wechat_created_at or utc(now),
+            next_check_at=locked.next_check_at or utc(now + ctx.next_check_delay(0)),  # the sweeper's first look
         )  # fmt: skip
     if not moved:  # settled or closed while we were asking WeChat
         _refuse_if_final(locked)
@@ -166,7 +167,7 @@ async def pay(ctx: ServiceContext, user_id: int, order_id: int) -> PayParams:
 
 
 def _refuse_if_final(order: Order) -> None:
-    if order.status == OrderStatus.PAID:
+    if OrderStatus(order.status).paid:
         raise Conflict("the order is already paid", code="ORDER_ALREADY_PAID")
     if order.status == OrderStatus.CLOSED:
         raise Conflict("the order is closed", code="ORDER_CLOSED")
@@ -194,21 +195,21 @@ async def cancel(ctx: ServiceContext, user_id: int, order_id: int) -> dict[str, 
             order = locked  # or whatever a concurrent pay made of it
     if order.status == OrderStatus.CLOSED:
         return order_view(order)
-    if order.status == OrderStatus.PAID:
+    if OrderStatus(order.status).paid:
         raise Conflict("the order is already paid", code="ORDER_ALREADY_PAID")
-    return await _close(ctx, order)
+    return order_view(await close_order(ctx, order, source="cancel"))
 
 
-async def _close(ctx: ServiceContext, order: Order) -> dict[str, Any]:
+async def close_order(ctx: ServiceContext, order: Order, *, source: str) -> Order:
     """Close at WeChat first, then here; a payment WeChat reports instead settles the order."""
     now = ctx.clock()
     age = now - (order.wechat_created_at.timestamp() if order.wechat_created_at else now)
     if age < CLOSE_MIN_AGE_S:
         # WeChat would answer SUCCESS yet keep the order payable. Settle from its record if it was
         # paid or closed meanwhile; otherwise the caller must come back.
-        synced = await sync_from_wechat(ctx, order, source="cancel")
+        synced = await sync_from_wechat(ctx, order, source=source)
         if OrderStatus(synced.status).terminal:
-            return order_view(synced)
+            return synced
         wait = int(CLOSE_MIN_AGE_S - age) + 1
         message = f"WeChat cannot close an order in its first 5 minutes; retry in {wait} s"
         raise Conflict(message, code="CANCEL_TOO_EARLY")
@@ -216,7 +217,7 @@ async def _close(ctx: ServiceContext, order: Order) -> dict[str, Any]:
         await ctx.gateway.close(order.out_trade_no)
         outcome = "closed"
     except TradeAlreadyPaid:
-        return order_view(await sync_from_wechat(ctx, order, source="cancel"))
+        return await sync_from_wechat(ctx, order, source=source)
     except (TradeClosed, TradeNotFound) as answer:
         outcome = answer.upstream_code  # closed or never created there: close here too
     except UpstreamError as error:
@@ -227,9 +228,9 @@ async def _close(ctx: ServiceContext, order: Order) -> dict[str, Any]:
         locked = await repo.lock_order(db, order.id)
         if locked is None:
             raise ProtocolError("order vanished")
-        repo.add_event(db, locked, "wechat.close", {"outcome": outcome}, now=utc(now))
-        await repo.transition(db, locked, OrderStatus.CLOSED, now=utc(now), source="cancel", closed_at=utc(now))
-        return order_view(locked)
+        repo.add_event(db, locked, "wechat.close", {"outcome": outcome, "source": source}, now=utc(now))
+        await repo.transition(db, locked, OrderStatus.CLOSED, now=utc(now), source=source, closed_at=utc(now))
+        return locked
 
 
 async def handle_notification(ctx: ServiceContext, body: bytes) -> NotificationReply:

@@ -20,13 +20,13 @@ def create_sim_app(config: SimConfig, *, http: httpx.AsyncClient | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(sim.notifier.run())
+        tasks = [asyncio.create_task(sim.notifier.run()), asyncio.create_task(sim.run_refunds())]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await sim.aclose()
 
     app = FastAPI(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +22,10 @@ class Faults(BaseModel):
     api_hang_rate: float = Field(0.0, ge=0, le=1, description="fraction of pay-API calls that hang")
     api_hang_s: float = Field(30.0, ge=0, le=600, description="how long a hanging call hangs before answering")
     login_error_rate: float = Field(0.0, ge=0, le=1, description="fraction of jscode2session calls answering -1")
+    refund_outcome: Literal["SUCCESS", "REFUNDCLOSE", "CHANGE"] = Field(
+        "SUCCESS", description="how accepted refunds end"
+    )
+    refund_delay_s: float = Field(1.0, ge=0, le=86400, description="simulated seconds a refund stays PROCESSING")
 
 
 class FaultInjector:

@@ -88,7 +88,7 @@ def _check_formats(fields: dict[str, str]) -> None:
                 raise CommFail(f"{name}参数格式错误") from None
 
 
-def _check_app(config: SimConfig, fields: dict[str, str]) -> None:
+def check_app(config: SimConfig, fields: dict[str, str]) -> None:
     app = config.apps.get(fields["appid"])
     if app is None or app.mch_id != fields["mch_id"]:
         raise BizFail("APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
@@ -96,7 +96,7 @@ def _check_app(config: SimConfig, fields: dict[str, str]) -> None:
 
 def unified_order(config: SimConfig, state: SimState, fields: dict[str, str], now: float) -> dict[str, str]:
     _check_formats(fields)
-    _check_app(config, fields)
+    check_app(config, fields)
     if fields["trade_type"] != "JSAPI":
         raise BizFail("NOAUTH", "商户无此接口权限")  # the simulator models mini-program merchants only
     openid = fields.get("openid", "")
@@ -149,7 +149,7 @@ def unified_order(config: SimConfig, state: SimState, fields: dict[str, str], no
     return {"trade_type": trade.trade_type, "prepay_id": trade.prepay_id}
 
 
-def _find_trade(state: SimState, fields: dict[str, str]) -> Trade:
+def find_trade(state: SimState, fields: dict[str, str]) -> Trade:
     transaction_id, out_trade_no = fields.get("transaction_id", ""), fields.get("out_trade_no", "")
     if not transaction_id and not out_trade_no:
         raise CommFail("transaction_id和out_trade_no不能同时为空")
@@ -165,8 +165,8 @@ def _find_trade(state: SimState, fields: dict[str, str]) -> Trade:
 
 
 def order_query(config: SimConfig, state: SimState, fields: dict[str, str], now: float) -> dict[str, object]:
-    _check_app(config, fields)
-    trade = _find_trade(state, fields)
+    check_app(config, fields)
+    trade = find_trade(state, fields)
     answer: dict[str, object] = {
         "out_trade_no": trade.out_trade_no,
         "trade_state": trade.trade_state,
@@ -189,7 +189,7 @@ def order_query(config: SimConfig, state: SimState, fields: dict[str, str], now:
 
 
 def close_order(config: SimConfig, state: SimState, fields: dict[str, str], now: float) -> dict[str, object]:
-    _check_app(config, fields)
+    check_app(config, fields)
     if not fields.get("out_trade_no"):
         raise CommFail("缺少参数out_trade_no")
     trade = state.trade(fields["mch_id"], fields["out_trade_no"])

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, Response
 
 from silverpay.errors import SignatureError, XmlError
 from silverpay.request_body import read_capped
-from silverpay.sim import pay_rules
-from silverpay.sim.config import SimConfig
+from silverpay.sim import bill_rules, pay_rules, refund_rules
+from silverpay.sim.config import Merchant, SimConfig
 from silverpay.sim.pay_rules import BizFail, CommFail
 from silverpay.sim.simulator import Simulator
 from silverpay.sim.state import SimState
@@ -49,7 +49,8 @@ def _failure(err_code: str, des: str) -> dict[str, object]:
     return {"result_code": "FAIL", "err_code": err_code, "err_code_des": des}
 
 
-async def handle(sim: Simulator, request: Request, rule: Rule) -> Response:
+async def authenticate(sim: Simulator, request: Request) -> tuple[dict[str, str], Merchant, SignType] | Response:
+    """Faults, body, merchant and signature: what every v2 pay call goes through first."""
     faults = sim.injector.faults
     if faults.api_latency_s:
         await asyncio.sleep(faults.api_latency_s)
@@ -68,7 +69,15 @@ async def handle(sim: Simulator, request: Request, rule: Rule) -> Response:
         sign_type = signing.verify(fields, merchant.api_key)
     except SignatureError:
         return comm_fail("签名错误,请检查后再试")
+    return fields, merchant, sign_type
 
+
+async def handle(sim: Simulator, request: Request, rule: Rule) -> Response:
+    checked = await authenticate(sim, request)
+    if isinstance(checked, Response):
+        return checked
+    fields, merchant, sign_type = checked
+    faults = sim.injector.faults
     system_error = sim.injector.roll(faults.api_error_rate)
     if system_error and not faults.api_error_after_effect:
         return signed_answer(fields, merchant.api_key, sign_type, _failure("SYSTEMERROR", "系统超时"))
@@ -97,5 +106,36 @@ def router(sim: Simulator) -> APIRouter:
     @api.post("/pay/closeorder")
     async def closeorder(request: Request) -> Response:
         return await handle(sim, request, pay_rules.close_order)
+
+    @api.post("/secapi/pay/refund")
+    async def refund(request: Request) -> Response:
+        # The platform requires the merchant's client certificate here; the simulator speaks plain HTTP.
+        faults = sim.injector.faults
+
+        def rule(config: SimConfig, state: SimState, fields: dict[str, str], now: float) -> dict[str, object]:
+            return refund_rules.refund(config, state, fields, now, outcome=faults.refund_outcome,
+                                       delay_s=faults.refund_delay_s)  # fmt: skip
+
+        return await handle(sim, request, rule)
+
+    @api.post("/pay/refundquery")
+    async def refundquery(request: Request) -> Response:
+        sim.finish_refunds()
+        return await handle(sim, request, refund_rules.refund_query)
+
+    @api.post("/pay/downloadbill")
+    async def downloadbill(request: Request) -> Response:
+        checked = await authenticate(sim, request)
+        if isinstance(checked, Response):
+            return checked
+        fields = checked[0]
+        try:
+            data = bill_rules.download_bill(sim.state, fields, sim.clock.now(), sim.config)
+        except CommFail as fail:
+            return comm_fail(fail.return_msg)
+        except bill_rules.NoBill as none:
+            return _xml_response({"return_code": "FAIL", "return_msg": none.return_msg, "error_code": none.error_code})
+        gzipped = fields.get("tar_type") == "GZIP"
+        return Response(data, media_type="application/octet-stream" if gzipped else "text/plain; charset=utf-8")
 
     return api

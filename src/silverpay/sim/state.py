@@ -63,6 +63,28 @@ class Trade:
 
 
 @dataclass
+class SimRefund:
+    mch_id: str
+    out_refund_no: str
+    out_trade_no: str
+    transaction_id: str
+    refund_id: str
+    total_fee: int
+    refund_fee: int
+    refund_desc: str
+    notify_url: str
+    created_at: float
+    due_at: float  # when the platform finishes processing it
+    outcome: str  # what it will end as: SUCCESS, REFUNDCLOSE or CHANGE
+    refund_status: str = "PROCESSING"
+    success_time: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.mch_id}:{self.out_refund_no}"
+
+
+@dataclass
 class Delivery:
     """One notification to deliver, with its retry position."""
 
@@ -102,6 +124,7 @@ class SimState:
         self.trades: dict[str, Trade] = {}  # by Trade.key
         self.prepays: dict[str, str] = {}  # prepay_id -> Trade.key
         self.transactions: dict[str, str] = {}  # transaction_id -> Trade.key
+        self.refunds: dict[str, SimRefund] = {}  # by SimRefund.key
         self.deliveries: dict[str, Delivery] = {}
         self.attempts: list[Attempt] = []
         self.meta: dict[str, Any] = {}
@@ -116,6 +139,9 @@ class SimState:
             self.users[f"{user.appid}:{user.openid}"] = user
         for row in p.load("trade"):
             self._index_trade(Trade(**row))
+        for row in p.load("refund"):
+            refund = SimRefund(**row)
+            self.refunds[refund.key] = refund
         for row in p.load("delivery"):
             self.deliveries[row["id"]] = Delivery(**row)
         self.attempts = [Attempt(**row) for row in p.load("attempt")]
@@ -141,6 +167,13 @@ class SimState:
     def save_trade(self, trade: Trade) -> None:
         self._index_trade(trade)
         self._persistence.put("trade", trade.key, asdict(trade))
+
+    def save_refund(self, refund: SimRefund) -> None:
+        self.refunds[refund.key] = refund
+        self._persistence.put("refund", refund.key, asdict(refund))
+
+    def refunds_of(self, trade: Trade) -> list[SimRefund]:
+        return [r for r in self.refunds.values() if r.mch_id == trade.mch_id and r.out_trade_no == trade.out_trade_no]
 
     def save_delivery(self, delivery: Delivery) -> None:
         self.deliveries[delivery.id] = delivery

@@ -76,7 +76,7 @@ class Order(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     description: Mapped[str] = mapped_column(String(127))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
     client_ip: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     prepay_id: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -89,6 +89,59 @@ class Order(Base):
     review_reason: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Background work: when the worker should next look at this order, and who holds it now.
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
+    check_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(80), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)  # WeChat acknowledged the request
+    refund_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    request_key: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)  # Idempotency-Key
+    request_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
+    check_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Reconciliation(Base):
+    __tablename__ = "reconciliations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    bill_date: Mapped[str] = mapped_column(String(10), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # RUNNING, CLEAN, DISCREPANCIES, FAILED
+    bill_rows: Mapped[int] = mapped_column(Integer, default=0)
+    discrepancies: Mapped[int] = mapped_column(Integer, default=0)
+    unresolved: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ReconciliationItem(Base):
+    __tablename__ = "reconciliation_items"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    reconciliation_id: Mapped[int] = mapped_column(ForeignKey("reconciliations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    out_trade_no: Mapped[str] = mapped_column(String(64), default="")
+    out_refund_no: Mapped[str] = mapped_column(String(64), default="")
+    wechat_fen: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    local_fen: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    detail: Mapped[str] = mapped_column(String(255), default="")
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class OrderEvent(Base):

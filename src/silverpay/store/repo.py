@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silverpay.domain.orders import ALLOWED_FROM, OrderStatus
-from silverpay.store.models import IdempotencyRecord, Order, OrderEvent, Product, User
+from silverpay.store.models import IdempotencyRecord, Order, OrderEvent, Product, Refund, User
 
 # Fields of WeChat messages that must never reach the event log.
 REDACTED = frozenset({"sign", "paySign", "session_key", "api_key", "key", "token", "nonce_str", "nonceStr"})
@@ -95,6 +95,8 @@ async def transition(
     """Move ``order`` to ``to`` only if its status in the database allows it: the guard is in the
     UPDATE itself, so of several concurrent callers exactly one wins. Records a status event."""
     allowed = [s.value for s in ALLOWED_FROM[to]]
+    if to.terminal:
+        values.setdefault("next_check_at", None)  # settled: nothing left for the sweeper to ask
     result = await session.execute(
         update(Order)
         .where(Order.id == order.id, Order.status.in_(allowed))
@@ -144,3 +146,26 @@ async def events_of(session: AsyncSession, order_id: int) -> Sequence[OrderEvent
 async def idempotency_record(session: AsyncSession, user_id: int, key: str) -> IdempotencyRecord | None:
     query = select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+# Refunds ---------------------------------------------------------------------------------------
+
+
+async def refunds_of(session: AsyncSession, order_id: int, *, lock: bool = False) -> Sequence[Refund]:
+    query = select(Refund).where(Refund.order_id == order_id).order_by(Refund.id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalars().all()
+
+
+async def lock_refund(session: AsyncSession, refund_id: int) -> Refund | None:
+    query = select(Refund).where(Refund.id == refund_id).with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def refund_by_out_refund_no(session: AsyncSession, out_refund_no: str) -> Refund | None:
+    return (await session.execute(select(Refund).where(Refund.out_refund_no == out_refund_no))).scalar_one_or_none()
+
+
+async def refund_by_key(session: AsyncSession, key: str) -> Refund | None:
+    return (await session.execute(select(Refund).where(Refund.request_key == key))).scalar_one_or_none()

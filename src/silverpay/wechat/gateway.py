@@ -6,7 +6,10 @@ implementation. Nothing above this module sees XML, JSON bodies or WeChat field 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import Protocol
 
 from silverpay.domain.orders import WechatTradeState
@@ -61,6 +64,53 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class RefundRequest:
+    out_trade_no: str
+    out_refund_no: str
+    total_fen: int  # the order's amount
+    refund_fen: int
+    reason: str
+    notify_url: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """WeChat's view of one refund. ``status`` is WeChat's word (SUCCESS, PROCESSING, …)."""
+
+    out_refund_no: str
+    out_trade_no: str
+    refund_id: str
+    status: str
+    refund_fen: int
+    succeeded_at: float | None = None
+
+
+@dataclass(frozen=True)
+class BillPayment:
+    out_trade_no: str
+    transaction_id: str
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class BillRefund:
+    out_trade_no: str
+    out_refund_no: str
+    refund_fen: int
+    status: str
+
+
+@dataclass(frozen=True)
+class BillTotals:
+    rows: int
+    paid_fen: int
+    refunded_fen: int
+
+
+BillLine = BillPayment | BillRefund | BillTotals
+
+
+@dataclass(frozen=True)
 class NotificationReply:
     status_code: int
     body: bytes
@@ -82,6 +132,24 @@ class PayGateway(Protocol):
     async def close(self, out_trade_no: str) -> None: ...
 
     def pay_params(self, prepay_id: str) -> PayParams: ...
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Ask for a refund; the answer means accepted (PROCESSING) unless it says otherwise."""
+        ...
+
+    async def refund_query(self, out_refund_no: str) -> RefundResult: ...
+
+    async def download_bill(self, bill_date: date, dest: Path) -> bool:
+        """Stream the trade bill of a Beijing date into ``dest``; False when WeChat has no bill."""
+        ...
+
+    def read_bill(self, path: Path) -> Iterator[BillLine]:
+        """The bill's lines as neutral records, streamed; the totals line comes last."""
+        ...
+
+    def parse_refund_notification(self, body: bytes) -> RefundResult:
+        """Decrypt and check a refund notification; raise ProtocolError if it is not genuine."""
+        ...
 
     def parse_notification(self, body: bytes) -> Notification:
         """Verify and decode a payment notification; raise ProtocolError if it is not genuine."""

@@ -3,11 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from silverpay.api.deps import Admin, Context
-from silverpay.api.schemas import ErrorOut, ProductCreate, ProductOut, ProductUpdate
+from silverpay.api.routes.orders import IdempotencyKey
+from silverpay.api.schemas import ErrorOut, ProductCreate, ProductOut, ProductUpdate, RefundCreate
 from silverpay.errors import NotFound
-from silverpay.service import catalogue
+from silverpay.service import catalogue, refunds
 from silverpay.service.views import admin_order_view
 from silverpay.store import repo
 from silverpay.store.models import Order
@@ -19,12 +21,22 @@ router = APIRouter(
 
 @router.get("/orders/{order_id}")
 async def get_order(order_id: int, ctx: Context) -> dict[str, Any]:
-    """An order with its full event history (secrets and signatures redacted)."""
+    """An order with its refunds and full event history (secrets and signatures redacted)."""
     async with ctx.sessions() as db:
         order = await db.get(Order, order_id)
         if order is None:
             raise NotFound("no such order", code="ORDER_NOT_FOUND")
-        return admin_order_view(order, list(await repo.events_of(db, order.id)))
+        view = admin_order_view(order, list(await repo.events_of(db, order.id)))
+        return {**view, "refunds": [refunds.refund_view(r) for r in await repo.refunds_of(db, order.id)]}
+
+
+@router.post("/orders/{order_id}/refunds", status_code=201, responses={409: {"model": ErrorOut}})
+async def create_refund(
+    order_id: int, body: RefundCreate, ctx: Context, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Refund part or all of a paid order. The sum of refunds not CLOSED never exceeds the paid amount."""
+    created = await refunds.create_refund(ctx, order_id, body.amount_fen, body.reason, idempotency_key)
+    return JSONResponse(created.body, status_code=created.status_code)
 
 
 @router.get("/products", response_model=list[ProductOut])

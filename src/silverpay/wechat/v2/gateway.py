@@ -5,14 +5,19 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date
+from pathlib import Path
 
 import httpx
 
 from silverpay.domain.orders import WechatTradeState
 from silverpay.errors import (
+    DecryptionError,
     NotificationRejected,
     ProtocolError,
+    RefundNotFound,
     SignatureError,
     TradeAlreadyPaid,
     TradeClosed,
@@ -21,19 +26,33 @@ from silverpay.errors import (
     UpstreamUnavailable,
     XmlError,
 )
-from silverpay.wechat.gateway import Notification, NotificationReply, PayParams, Prepay, PrepayRequest, TradeStatus
-from silverpay.wechat.v2 import signing, xml
+from silverpay.wechat.gateway import (
+    BillLine,
+    Notification,
+    NotificationReply,
+    PayParams,
+    Prepay,
+    PrepayRequest,
+    RefundRequest,
+    RefundResult,
+    TradeStatus,
+)
+from silverpay.wechat.v2 import bill, signing, xml
+from silverpay.wechat.v2.crypto import decrypt_req_info
 from silverpay.wechat.v2.signing import SignType
-from silverpay.wechat.v2.times import format_beijing, parse_beijing
+from silverpay.wechat.v2.times import format_beijing, parse_beijing, parse_beijing_dashed
 
 log = logging.getLogger(__name__)
 
 PREPAY_TTL_S = 2 * 3600
-RETRYABLE = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY", "FREQUENCY_LIMITED"})
+XML_HEADERS = {"Content-Type": "text/xml; charset=utf-8"}
+# Answers that promise nothing about the outcome: the same call may be repeated later.
+RETRYABLE = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY", "FREQUENCY_LIMITED", "NOTENOUGH", "INVALID_REQ_TOO_MUCH"})
 BY_ERR_CODE: dict[str, type[UpstreamRejected]] = {
     "ORDERPAID": TradeAlreadyPaid,
     "ORDERCLOSED": TradeClosed,
     "ORDERNOTEXIST": TradeNotFound,
+    "REFUNDNOTEXIST": RefundNotFound,
 }
 
 
@@ -42,6 +61,7 @@ class V2Gateway:
         self,
         http: httpx.AsyncClient,
         *,
+        cert_http: httpx.AsyncClient | None = None,
         base_url: str,
         appid: str,
         mch_id: str,
@@ -50,6 +70,7 @@ class V2Gateway:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
+        self._cert_http = cert_http or http  # money-out calls need the merchant certificate (mTLS)
         self._base_url = base_url.rstrip("/")
         self.appid = appid
         self.mch_id = mch_id
@@ -92,17 +113,92 @@ class V2Gateway:
         pay_sign = signing.pay_sign(self.appid, time_stamp, nonce, package, self.sign_type, key=self._api_key)
         return PayParams(time_stamp, nonce, package, self.sign_type.value, pay_sign)
 
-    async def _call(self, path: str, params: Mapping[str, object], *, out_trade_no: str) -> dict[str, str]:
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        answer = await self._call(
+            "/secapi/pay/refund",
+            {
+                "out_trade_no": request.out_trade_no,
+                "out_refund_no": request.out_refund_no,
+                "total_fee": request.total_fen,
+                "refund_fee": request.refund_fen,
+                "refund_desc": request.reason or None,
+                "notify_url": request.notify_url or None,
+            },
+            out_trade_no=request.out_trade_no,
+            http=self._cert_http,
+        )
+        try:
+            refund_fen = int(answer.get("refund_fee", ""))
+        except ValueError:
+            raise UpstreamUnavailable("refund answer has no refund_fee") from None
+        return RefundResult(
+            request.out_refund_no, request.out_trade_no, answer.get("refund_id", ""), "PROCESSING", refund_fen
+        )
+
+    async def refund_query(self, out_refund_no: str) -> RefundResult:
+        answer = await self._call("/pay/refundquery", {"out_refund_no": out_refund_no}, out_trade_no="")
+        count = int(answer.get("refund_count", "0") or 0)
+        for n in range(count):
+            if answer.get(f"out_refund_no_{n}") == out_refund_no:
+                success = answer.get(f"refund_success_time_{n}", "")
+                try:
+                    return RefundResult(
+                        out_refund_no=out_refund_no,
+                        out_trade_no=answer.get("out_trade_no", ""),
+                        refund_id=answer.get(f"refund_id_{n}", ""),
+                        status=answer.get(f"refund_status_{n}", ""),
+                        refund_fen=int(answer.get(f"refund_fee_{n}", "")),
+                        succeeded_at=parse_beijing_dashed(success) if success else None,
+                    )
+                except (ValueError, ProtocolError):
+                    raise UpstreamUnavailable("refundquery answer is malformed") from None
+        raise RefundNotFound(f"refundquery does not list {out_refund_no}", upstream_code="REFUNDNOTEXIST")
+
+    async def download_bill(self, bill_date: date, dest: Path) -> bool:
+        message = self._signed({"bill_date": bill_date.strftime("%Y%m%d"), "bill_type": "ALL", "tar_type": "GZIP"})
+        inflate = zlib.decompressobj(wbits=31)  # gzip
+        try:
+            async with self._http.stream(
+                "POST", self._base_url + "/pay/downloadbill", content=message, headers=XML_HEADERS
+            ) as response:
+                if response.status_code != 200:
+                    raise UpstreamUnavailable(f"/pay/downloadbill: HTTP {response.status_code}")
+                chunks = response.aiter_bytes()
+                first = await anext(chunks, b"")
+                if first.lstrip().startswith(b"<xml"):  # an error answer is XML, a bill is gzip
+                    answer = xml.decode(first + b"".join([c async for c in chunks]))
+                    if answer.get("return_msg", "").lower() == "no bill exist":
+                        return False
+                    raise UpstreamRejected(f"/pay/downloadbill: {answer.get('return_msg', '')}", upstream_code="FAIL")
+                with dest.open("wb") as out:
+                    out.write(inflate.decompress(first))
+                    async for chunk in chunks:
+                        out.write(inflate.decompress(chunk))
+                    out.write(inflate.flush())
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"/pay/downloadbill: {type(exc).__name__}") from None
+        except zlib.error:
+            raise UpstreamUnavailable("/pay/downloadbill: the bill is not valid gzip") from None
+        return True
+
+    def read_bill(self, path: Path) -> Iterator[BillLine]:
+        with path.open(encoding="utf-8") as lines:
+            yield from bill.parse(lines)
+
+    def _signed(self, params: Mapping[str, object]) -> bytes:
         message: dict[str, object] = {"appid": self.appid, "mch_id": self.mch_id, "nonce_str": signing.nonce_str()}
         message |= params
         if self.sign_type is SignType.HMAC_SHA256:
             message["sign_type"] = self.sign_type.value
         message["sign"] = signing.sign(message, self._api_key, self.sign_type)
+        return xml.encode(message).encode()
+
+    async def _call(
+        self, path: str, params: Mapping[str, object], *, out_trade_no: str, http: httpx.AsyncClient | None = None
+    ) -> dict[str, str]:
         try:
-            response = await self._http.post(
-                self._base_url + path,
-                content=xml.encode(message).encode(),
-                headers={"Content-Type": "text/xml; charset=utf-8"},
+            response = await (http or self._http).post(
+                self._base_url + path, content=self._signed(params), headers=XML_HEADERS
             )
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"{path}: {type(exc).__name__}") from None
@@ -155,6 +251,32 @@ class V2Gateway:
         except ProtocolError as exc:
             raise NotificationRejected(exc.message, code=exc.code, claimed_out_trade_no=claimed) from None
         return Notification(trade, sign_type.value)
+
+    def parse_refund_notification(self, body: bytes) -> RefundResult:
+        fields = xml.decode(body)
+        if fields.get("appid") != self.appid or fields.get("mch_id") != self.mch_id:
+            raise NotificationRejected("refund notification is for another merchant", code="MERCHANT_MISMATCH")
+        if fields.get("return_code") != "SUCCESS":
+            raise NotificationRejected("return_code is not SUCCESS", code="NOT_SUCCESS")
+        try:
+            # No sign field: only WeChat (and we) can encrypt with our key (SPEC §2.11).
+            inner = xml.decode(decrypt_req_info(fields.get("req_info", ""), self._api_key))
+        except DecryptionError as exc:
+            raise NotificationRejected(exc.message, code=exc.code) from None
+        claimed = inner.get("out_refund_no", "")
+        try:
+            success = inner.get("success_time", "")
+            return RefundResult(
+                out_refund_no=claimed,
+                out_trade_no=inner.get("out_trade_no", ""),
+                refund_id=inner.get("refund_id", ""),
+                status=inner["refund_status"],
+                refund_fen=int(inner["refund_fee"]),
+                succeeded_at=parse_beijing_dashed(success) if success else None,
+            )
+        except (KeyError, ValueError, ProtocolError):
+            raise NotificationRejected("refund fields are malformed", code="FIELDS_INVALID",
+                                       claimed_out_trade_no=inner.get("out_trade_no", "")) from None  # fmt: skip
 
     def reply(self, ok: bool, message: str = "OK") -> NotificationReply:
         body = xml.encode({"return_code": "SUCCESS" if ok else "FAIL", "return_msg": message})

@@ -26,3 +26,15 @@ def parse_beijing(text: str) -> float:
 
 def iso_utc(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")
+
+
+def format_beijing_dashed(epoch_s: float) -> str:
+    """``yyyy-MM-dd HH:mm:ss``: the refund and bill time format."""
+    return datetime.fromtimestamp(epoch_s, BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def parse_beijing_dashed(text: str) -> float:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING).timestamp()
+    except ValueError:
+        raise ProtocolError(f"time {text!r} is not yyyy-MM-dd HH:mm:ss") from None

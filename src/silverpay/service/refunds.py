@@ -1,0 +1,224 @@
+"""Refunds: reserve the amount under the order's row lock, ask WeChat outside any transaction, then
+settle from WeChat's answer, a refund notification or a refund query — exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silverpay.clock import utc
+from silverpay.domain.orders import REFUNDABLE, OrderStatus
+from silverpay.domain.refunds import RefundStatus, check_refund, status_after_refunds
+from silverpay.errors import (
+    Conflict,
+    NotFound,
+    NotificationRejected,
+    ProtocolError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from silverpay.service.context import ServiceContext
+from silverpay.store import repo
+from silverpay.store.models import Order, Refund
+from silverpay.wechat.gateway import NotificationReply, RefundRequest, RefundResult
+from silverpay.wechat.v2.times import format_beijing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefundCreated:
+    status_code: int
+    body: dict[str, Any]
+
+
+def refund_view(refund: Refund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "order_id": refund.order_id,
+        "out_refund_no": refund.out_refund_no,
+        "amount_fen": refund.amount_fen,
+        "reason": refund.reason,
+        "status": refund.status,
+        "accepted": refund.accepted,
+        "refund_id": refund.refund_id,
+        "created_at": refund.created_at.isoformat(),
+        "succeeded_at": refund.succeeded_at.isoformat() if refund.succeeded_at else None,
+    }
+
+
+def new_out_refund_no(now: float) -> str:
+    return "RF" + format_beijing(now) + secrets.token_hex(6)
+
+
+def _hash(order_id: int, amount_fen: int, reason: str) -> str:
+    return hashlib.sha256(json.dumps([order_id, amount_fen, reason]).encode()).hexdigest()
+
+
+def _replay(refund: Refund, request_hash: str) -> RefundCreated:
+    if refund.request_hash != request_hash:
+        raise Conflict("Idempotency-Key was already used with a different request", code="IDEMPOTENCY_KEY_REUSED")
+    return RefundCreated(201, refund_view(refund))
+
+
+async def create_refund(
+    ctx: ServiceContext, order_id: int, amount_fen: int, reason: str, idempotency_key: str | None
+) -> RefundCreated:
+    request_hash = _hash(order_id, amount_fen, reason)
+    try:
+        async with ctx.sessions.begin() as db:
+            if idempotency_key and (existing := await repo.refund_by_key(db, idempotency_key)):
+                return _replay(existing, request_hash)
+            order = await repo.lock_order(db, order_id)  # serialises every refund of this order
+            if order is None:
+                raise NotFound("no such order", code="ORDER_NOT_FOUND")
+            if OrderStatus(order.status) not in REFUNDABLE:
+                raise Conflict(f"an order in status {order.status} cannot be refunded", code="ORDER_NOT_REFUNDABLE")
+            refunds = await repo.refunds_of(db, order.id)
+            reserved = sum(r.amount_fen for r in refunds if r.status != RefundStatus.CLOSED)
+            check_refund(order.amount_fen, reserved, len(refunds), amount_fen)
+            now = ctx.clock()
+            refund = Refund(
+                order_id=order.id, out_refund_no=new_out_refund_no(now), amount_fen=amount_fen, reason=reason,
+                status=RefundStatus.PROCESSING.value, accepted=False, request_key=idempotency_key,
+                request_hash=request_hash, created_at=utc(now), updated_at=utc(now),
+                next_check_at=utc(now + ctx.next_check_delay(0)), check_attempts=0,
+            )  # fmt: skip
+            db.add(refund)
+            await db.flush()
+            repo.add_event(db, order, "refund.created", {"out_refund_no": refund.out_refund_no,
+                                                         "amount_fen": amount_fen}, now=utc(now))  # fmt: skip
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        return await _replay_twin(ctx, idempotency_key, request_hash)
+    return RefundCreated(201, refund_view(await submit(ctx, refund.id)))
+
+
+async def _replay_twin(ctx: ServiceContext, idempotency_key: str, request_hash: str) -> RefundCreated:
+    async with ctx.sessions.begin() as db:  # a concurrent request with the same key committed first
+        existing = await repo.refund_by_key(db, idempotency_key)
+    if existing is None:
+        raise Conflict("concurrent request with the same Idempotency-Key", code="IDEMPOTENCY_KEY_IN_USE")
+    return _replay(existing, request_hash)
+
+
+async def submit(ctx: ServiceContext, refund_id: int) -> Refund:
+    """Send (or re-send: same out_refund_no, so WeChat refunds once) a refund request."""
+    async with ctx.sessions() as db:
+        refund = await db.get(Refund, refund_id)
+        order = await db.get(Order, refund.order_id) if refund else None
+    if refund is None or order is None:
+        raise NotFound("no such refund", code="REFUND_NOT_FOUND")
+    request = RefundRequest(order.out_trade_no, refund.out_refund_no, order.amount_fen, refund.amount_fen,
+                            refund.reason, ctx.refund_notify_url)  # fmt: skip
+    try:
+        result = await ctx.gateway.refund(request)
+    except UpstreamUnavailable as error:
+        # Unknown outcome: the amount stays reserved and the sweeper asks again with the same number.
+        log.warning("refund submit unknown out_trade_no=%s out_refund_no=%s: %s", order.out_trade_no,
+                    refund.out_refund_no, error.message)  # fmt: skip
+        async with ctx.sessions.begin() as db:
+            repo.add_event(db, order, "wechat.refund", {"out_refund_no": refund.out_refund_no, "outcome": "unknown",
+                                                        "message": error.message}, now=utc(ctx.clock()))  # fmt: skip
+        return refund
+    except UpstreamRejected as error:
+        log.warning("refund refused out_trade_no=%s out_refund_no=%s: %s", order.out_trade_no,
+                    refund.out_refund_no, error.message)  # fmt: skip
+        result = RefundResult(refund.out_refund_no, order.out_trade_no, "", "REFUNDCLOSE", refund.amount_fen)
+        return await settle(ctx, result, source="refund-refused", detail=error.message)
+    return await settle(ctx, result, source="refund")
+
+
+async def settle(ctx: ServiceContext, result: RefundResult, *, source: str, detail: str = "") -> Refund:
+    now = ctx.clock()
+    async with ctx.sessions.begin() as db:
+        found = await repo.refund_by_out_refund_no(db, result.out_refund_no)
+        if found is None:
+            raise NotFound("no such refund", code="REFUND_NOT_FOUND")
+        order = await repo.lock_order(db, found.order_id)  # order first, then refund: one lock order everywhere
+        refund = await repo.lock_refund(db, found.id)
+        if order is None or refund is None:
+            raise ProtocolError("refund vanished")
+        outcome = await apply_refund(db, order, refund, result, now=now)
+        repo.add_event(db, order, f"wechat.{source}", {
+            "out_refund_no": refund.out_refund_no, "refund_status": result.status, "refund_fen": result.refund_fen,
+            "outcome": outcome, **({"detail": detail} if detail else {}),
+        }, now=utc(now))  # fmt: skip
+        return refund
+
+
+async def apply_refund(db: AsyncSession, order: Order, refund: Refund, result: RefundResult, *, now: float) -> str:
+    """Apply WeChat's view of a refund to a LOCKED refund (and its locked order)."""
+    try:
+        new = RefundStatus.from_wechat(result.status)
+    except ValueError:
+        return "unknown status"
+    current = RefundStatus(refund.status)
+    if result.refund_fen != refund.amount_fen:
+        reason = f"refund {refund.out_refund_no}: WeChat reports {result.refund_fen} fen, asked {refund.amount_fen}"
+        await repo.flag_for_review(db, order, reason, now=utc(now))
+        return "flagged"
+    if current.final:
+        if new is not current and new is not RefundStatus.PROCESSING:
+            await repo.flag_for_review(db, order, f"refund {refund.out_refund_no} was {current} and now {new}",
+                                       now=utc(now))  # fmt: skip
+            return "flagged"
+        return "duplicate"
+    refund.accepted = True
+    refund.refund_id = result.refund_id or refund.refund_id
+    refund.updated_at = utc(now)
+    if new is RefundStatus.PROCESSING or new is current:
+        return "pending"
+    refund.status = new.value
+    if new.final:
+        refund.next_check_at = None
+    if new is RefundStatus.SUCCESS:
+        refund.succeeded_at = utc(result.succeeded_at or now)
+        await db.flush()
+        refunded = sum(r.amount_fen for r in await repo.refunds_of(db, order.id) if r.status == RefundStatus.SUCCESS)
+        target = status_after_refunds(order.amount_fen, refunded)
+        if target.value != order.status:
+            await repo.transition(db, order, target, now=utc(now), source="refund")
+    if new is RefundStatus.CHANGE:
+        await repo.flag_for_review(db, order, f"refund {refund.out_refund_no} needs manual handling (CHANGE)",
+                                   now=utc(now))  # fmt: skip
+    return new.value.lower()
+
+
+async def handle_notification(ctx: ServiceContext, body: bytes) -> NotificationReply:
+    now = ctx.clock()
+    try:
+        result = ctx.gateway.parse_refund_notification(body)
+    except ProtocolError as rejected:
+        claimed = rejected.claimed_out_trade_no if isinstance(rejected, NotificationRejected) else ""
+        log.warning("refund notification rejected code=%s", rejected.code)
+        async with ctx.sessions.begin() as db:
+            order = await repo.order_by_out_trade_no(db, claimed) if claimed else None
+            repo.add_event(db, order, "wechat.refund_notify", {"verified": False, "code": rejected.code},
+                           now=utc(now), out_trade_no=claimed)  # fmt: skip
+        return ctx.gateway.reply(False, "invalid notification")
+    try:
+        await settle(ctx, result, source="refund_notify")
+    except NotFound:
+        log.warning("refund notification for unknown refund out_trade_no=%s", result.out_trade_no)
+        async with ctx.sessions.begin() as db:
+            detail = {"verified": True, "outcome": "unknown refund", "out_refund_no": result.out_refund_no}
+            repo.add_event(db, None, "wechat.refund_notify", detail, now=utc(now), out_trade_no=result.out_trade_no)
+        return ctx.gateway.reply(False, "unknown refund")
+    return ctx.gateway.reply(True)
+
+
+async def sync(ctx: ServiceContext, refund: Refund) -> Refund:
+    """Ask WeChat (refundquery) about an accepted refund, or re-send one it never acknowledged."""
+    if not refund.accepted:
+        return await submit(ctx, refund.id)
+    result = await ctx.gateway.refund_query(refund.out_refund_no)
+    return await settle(ctx, result, source="refund_query")
