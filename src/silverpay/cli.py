@@ -135,6 +135,52 @@ def worker() -> None:
     asyncio.run(run())
 
 
+@app.command("reconcile")
+def reconcile_command(
+    date: Annotated[str, typer.Option("--date", help="the bill's Beijing date, YYYY-MM-DD")],
+    csv_path: Annotated[str | None, typer.Option("--csv", help="where to write the discrepancies")] = None,
+) -> None:
+    """Download WeChat's bill for a day and compare it with local orders and refunds.
+
+    Exits 1 when unresolved discrepancies remain, 2 on configuration or input errors.
+    """
+    import asyncio
+    import datetime as dt
+
+    from silverpay.api.app import build_context
+    from silverpay.config import Settings
+    from silverpay.errors import SilverpayError
+    from silverpay.logs import configure
+    from silverpay.service.reconcile import print_report, run_reconciliation
+    from silverpay.store.migrate import upgrade
+
+    configure("WARNING")
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        console.print(f"[red]--date must be YYYY-MM-DD, not {date!r}[/]")
+        raise typer.Exit(2) from None
+
+    async def run() -> int:
+        settings = Settings()
+        ctx, engine, close = build_context(settings)
+        try:
+            if settings.auto_migrate:
+                await upgrade(engine)
+            report = await run_reconciliation(ctx, day, csv_path=csv_path, console=console)
+        finally:
+            await close()
+        print_report(console, report)
+        return 1 if report.unresolved else 0
+
+    try:
+        code = asyncio.run(run())
+    except SilverpayError as error:
+        console.print(f"[red]reconciliation failed:[/] {error.code}: {error.message}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

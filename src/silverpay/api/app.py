@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from silverpay.api import errors
-from silverpay.api.routes import admin, auth, notify, orders, products
+from silverpay.api.routes import admin, auth, notify, orders, products, reconciliations
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
 from silverpay.jobs.worker import Worker
@@ -129,7 +129,7 @@ def create_app(
     app.state.ctx = ctx
     app.state.admin_token = settings.admin_token.get_secret_value()
     errors.install(app)
-    for module in (auth, products, orders, notify, admin):
+    for module in (auth, products, orders, notify, admin, reconciliations):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["operator"])

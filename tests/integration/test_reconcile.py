@@ -1,0 +1,89 @@
+"""Daily bill reconciliation against the simulator's bill, on a database of its own per backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import pytest
+from sqlalchemy import update
+
+from silverpay.service.reconcile import run_reconciliation
+from silverpay.store.models import Order
+from silverpay.wechat.v2.times import BEIJING
+from tests.databases import BACKENDS
+from tests.service_harness import ADMIN, Harness, running_harness
+from tests.waiting import eventually
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest, make_database: object) -> str:
+    return str(make_database(request.param))  # type: ignore[operator]
+
+
+@pytest.fixture
+async def isolated(empty_database: str) -> AsyncIterator[Harness]:
+    """A harness on an empty database: the bill must match exactly this test's orders."""
+    async with running_harness(empty_database) as h:
+        yield h
+
+
+async def settled(svc: Harness, shopper: object, order_id: int, status: str = "PAID") -> None:
+    async def check() -> bool:
+        return (await svc.get(shopper, order_id))["status"] == status  # type: ignore[arg-type]
+
+    await eventually(check)
+
+
+async def test_clean_day_then_planted_discrepancies(isolated: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    svc = isolated
+    alice = await svc.shopper()
+    orders = [await svc.paid_order(alice, price_fen=1000 + i) for i in range(4)]
+    for order in orders:
+        await settled(svc, alice, order["id"])
+    refund = await svc.refund(orders[0]["id"], 400)
+    await svc.advance(2)
+
+    async def refunded() -> bool:
+        return (await svc.get(alice, orders[0]["id"]))["status"] == "PARTIALLY_REFUNDED"
+
+    await eventually(refunded)
+    assert refund.status_code == 201
+    day = datetime.fromtimestamp(svc.clock(), BEIJING).date()
+    await svc.advance(86400)  # WeChat makes a day's bill the next day
+    ctx = svc.api._transport.app.state.ctx  # type: ignore[attr-defined]
+
+    clean = await run_reconciliation(ctx, day, csv_path=str(tmp_path / "clean.csv"))
+    assert (clean.bill_rows, clean.discrepancies, clean.unresolved) == (5, 0, 0)
+
+    # Plant: a payment whose notification was lost, a local amount that differs, a PAID order WeChat never saw.
+    await svc.faults(notify_drop_rate=1.0)
+    lost = await svc.paid_order(alice, price_fen=777)
+    async with ctx.sessions.begin() as db:
+        await db.execute(update(Order).where(Order.id == orders[1]["id"]).values(amount_fen=1))
+        await db.execute(update(Order).where(Order.id == orders[2]["id"]).values(out_trade_no="SPGHOST0000000000000000000001"))
+    lost_day = datetime.fromtimestamp(svc.clock(), BEIJING).date()
+    await svc.advance(86400)
+    report = await run_reconciliation(ctx, lost_day, csv_path=str(tmp_path / "planted.csv"))
+    kinds = sorted((d.kind, d.resolved) for d in report.shown)
+    assert ("PAID_AT_WECHAT_NOT_HERE", True) in kinds
+    assert (await svc.get(alice, lost["id"]))["status"] == "PAID"  # settled from WeChat's record
+    earlier = await run_reconciliation(ctx, day, csv_path=str(tmp_path / "again.csv"))
+    found = sorted(d.kind for d in earlier.shown)
+    assert found == ["AMOUNT_MISMATCH", "PAID_HERE_ABSENT_AT_WECHAT", "UNKNOWN_ORDER"]
+    assert earlier.unresolved == 3
+    csv_text = (tmp_path / "again.csv").read_text(encoding="utf-8")
+    assert "AMOUNT_MISMATCH" in csv_text and "SPGHOST0000000000000000000001" in csv_text
+
+    listed = (await svc.api.get("/api/v1/admin/reconciliations", headers=ADMIN)).json()
+    assert [r["status"] for r in listed][:3] == ["DISCREPANCIES", "CLEAN", "CLEAN"]
+    detail = (await svc.api.get(f"/api/v1/admin/reconciliations/{listed[0]['id']}", headers=ADMIN)).json()
+    assert len(detail["items"]) == 3
+
+
+async def test_day_without_a_bill(isolated: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ctx = isolated.api._transport.app.state.ctx  # type: ignore[attr-defined]
+    day = datetime.fromtimestamp(isolated.clock(), BEIJING).date()
+    await isolated.advance(86400)
+    report = await run_reconciliation(ctx, day, csv_path=str(tmp_path / "empty.csv"))
+    assert (report.bill_rows, report.discrepancies) == (0, 0)
