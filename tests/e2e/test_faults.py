@@ -1,0 +1,231 @@
+"""Never lose a payment: the simulator misbehaves, the service is killed, and still every payment
+ends settled exactly once. Processes on sockets; on PostgreSQL and MariaDB (CI) two workers race
+on the same database (the embedded one and a `silverpay worker` process)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from silverpay.sim.config import DEMO_ADMIN_TOKEN, DEMO_APPID
+from tests.e2e.processes import Process, free_port, silverpay, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+ADMIN = {"Authorization": f"Bearer {DEMO_ADMIN_TOKEN}"}
+
+
+class Shop:
+    """The simulator, one service process (restartable) and one extra worker process."""
+
+    def __init__(self, database_url: str, logs: Path) -> None:
+        self.database_url = database_url
+        self.logs = logs
+        self.port = free_port()
+        self.env = {
+            "SILVERPAY_DEMO_MODE": "1",
+            "SILVERPAY_DATABASE_URL": database_url,
+            "SILVERPAY_JWT_SECRET": secrets.token_urlsafe(32),
+            "SILVERPAY_NOTIFY_URL": f"http://127.0.0.1:{self.port}/api/v1/wechat/notify",
+            "SILVERPAY_SWEEP_SCHEDULE_S": "1,1,2",  # seconds, not minutes: the sweeper must act within a test
+            "SILVERPAY_WORKER_POLL_S": "0.2",
+        }
+        self.stack = contextlib.ExitStack()
+        self.sim: Process = self.stack.enter_context(
+            silverpay("sim", "--time-scale", "0.01", ready_path="/sim/v1/clock", log_dir=str(logs))
+        )
+        self.env |= {"SILVERPAY_WECHAT_PAY_BASE": self.sim.base_url, "SILVERPAY_WECHAT_LOGIN_BASE": self.sim.base_url}
+        self.service: Process | None = None
+        self.start_service()
+        self.worker = self._worker_process()
+
+    def start_service(self) -> None:
+        self.service = self.stack.enter_context(
+            silverpay("serve", ready_path="/healthz", log_dir=str(self.logs), env=self.env, port=self.port)
+        )
+
+    def _worker_process(self) -> subprocess.Popen[bytes]:
+        with open(self.logs / f"worker-{secrets.token_hex(3)}.log", "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "silverpay", "worker"], env={**os.environ, **self.env},
+                                    stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        self.stack.callback(_stop, proc)
+        return proc
+
+    def close(self) -> None:
+        self.stack.close()
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def faults(self, **faults: Any) -> None:
+        httpx.put(f"{self.sim.base_url}/sim/v1/faults", json=faults).raise_for_status()
+
+    def shopper(self) -> tuple[dict[str, str], str]:
+        login = httpx.post(f"{self.sim.base_url}/sim/v1/login",
+                           json={"appid": DEMO_APPID, "user": secrets.token_hex(4)}).json()  # fmt: skip
+        token = httpx.post(f"{self.api}/api/v1/auth/wx-login", json={"code": login["code"]}).json()["token"]
+        return {"Authorization": f"Bearer {token}"}, login["openid"]
+
+    def product(self) -> int:
+        created = httpx.post(f"{self.api}/api/v1/admin/products", json={"name": "fault", "price_fen": 1000},
+                             headers=ADMIN)  # fmt: skip
+        return int(created.json()["id"])
+
+    def buy(self, auth: dict[str, str], openid: str, product: int, *, pay: bool = True) -> dict[str, Any]:
+        """Create an order and, with retries on the flaky upstream, pay it at WeChat."""
+        headers = {**auth, "Idempotency-Key": secrets.token_hex(8)}  # one key: a retried create is one order
+        order = _retry(lambda: httpx.post(f"{self.api}/api/v1/orders", json={"product_id": product},
+                                          headers=headers, timeout=15))  # fmt: skip
+        params = _retry(lambda: httpx.post(f"{self.api}/api/v1/orders/{order['id']}/pay", headers=auth, timeout=15))
+        if pay:
+            sheet = {**params, "appid": DEMO_APPID, "openid": openid}
+            response = httpx.post(f"{self.sim.base_url}/sim/v1/pay", json=sheet, timeout=15)
+            assert response.status_code == 200, response.text
+        return order
+
+    def admin_order(self, order_id: int) -> dict[str, Any]:
+        return dict(_retry(lambda: httpx.get(f"{self.api}/api/v1/admin/orders/{order_id}", headers=ADMIN,
+                                             timeout=15)))  # fmt: skip
+
+
+def _retry(call: Any, attempts: int = 30) -> Any:
+    for _ in range(attempts):
+        try:
+            response = call()
+        except httpx.HTTPError:
+            time.sleep(0.2)
+            continue
+        if response.status_code < 500:
+            assert response.status_code < 400, response.text
+            return response.json()
+        time.sleep(0.1)  # 503: WeChat's SYSTEMERROR; the same call is safe to repeat
+    raise AssertionError("gave up after repeated upstream errors")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def shop(database_url: str, tmp_path: Path) -> Iterator[Shop]:
+    running = Shop(database_url, tmp_path)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def paid_transitions(view: dict[str, Any]) -> int:
+    return sum(1 for e in view["events"] if e["kind"] == "status" and e["detail"]["to"] == "PAID")
+
+
+def test_every_notification_dropped_the_sweeper_settles_all(shop: Shop) -> None:
+    shop.faults(notify_drop_rate=1.0)
+    auth, openid = shop.shopper()
+    product = shop.product()
+    orders = [shop.buy(auth, openid, product) for _ in range(6)]
+    for order in orders:
+        wait_for(lambda o=order: shop.admin_order(o["id"])["status"] == "PAID", timeout=30)
+        view = shop.admin_order(order["id"])
+        assert paid_transitions(view) == 1
+        assert any(e["kind"] == "wechat.query" and e["detail"]["source"] == "sweeper" for e in view["events"])
+
+
+def test_duplicates_delays_and_system_errors(shop: Shop) -> None:
+    shop.faults(notify_duplicate_rate=1.0, notify_delay_s=0.5, api_error_rate=0.3)
+    auth, openid = shop.shopper()
+    product = shop.product()
+    paid = [shop.buy(auth, openid, product) for _ in range(8)]
+    unpaid = [shop.buy(auth, openid, product, pay=False) for _ in range(3)]
+    for order in paid:
+        wait_for(lambda o=order: shop.admin_order(o["id"])["status"] == "PAID", timeout=40)
+    time.sleep(2)  # duplicates and delayed copies keep arriving: none may count twice
+    for order in paid:
+        assert paid_transitions(shop.admin_order(order["id"])) == 1
+    for order in unpaid:
+        assert shop.admin_order(order["id"])["status"] == "PAYING"
+
+
+def test_service_killed_mid_run_loses_nothing(shop: Shop) -> None:
+    auth, openid = shop.shopper()
+    product = shop.product()
+    bought: list[dict[str, Any]] = []
+    failures: list[str] = []
+
+    def shopping() -> None:
+        for _ in range(12):
+            try:
+                bought.append(shop.buy(auth, openid, product))
+            except (AssertionError, httpx.HTTPError) as exc:  # the service is down for a moment
+                failures.append(str(exc))
+                time.sleep(0.3)
+
+    thread = threading.Thread(target=shopping)
+    thread.start()
+    time.sleep(1.0)
+    assert shop.service is not None
+    shop.service.proc.send_signal(signal.SIGKILL)  # no shutdown, no cleanup
+    shop.service.proc.wait()
+    time.sleep(0.5)
+    shop.start_service()
+    thread.join(timeout=120)
+    assert bought, failures
+    for order in bought:
+        wait_for(lambda o=order: shop.admin_order(o["id"])["status"] == "PAID", timeout=40)
+        assert paid_transitions(shop.admin_order(order["id"])) == 1
+    # Refunds racing against each other after the restart never exceed what was paid.
+    target = bought[0]["id"]
+    with httpx.Client(timeout=15) as client:
+        codes = [client.post(f"{shop.api}/api/v1/admin/orders/{target}/refunds", json={"amount_fen": 400},
+                             headers=ADMIN).status_code for _ in range(4)]  # fmt: skip
+    assert codes.count(201) == 2 and codes.count(409) == 2
+    refunds = shop.admin_order(target)["refunds"]
+    assert sum(r["amount_fen"] for r in refunds if r["status"] != "CLOSED") <= 1000
+
+
+def test_payment_after_a_local_close_is_flagged_not_dropped(shop: Shop) -> None:
+    shop.faults(notify_drop_rate=0.0)
+    auth, openid = shop.shopper()
+    product = shop.product()
+    order = shop.buy(auth, openid, product, pay=False)
+    params = _retry(lambda: httpx.post(f"{shop.api}/api/v1/orders/{order['id']}/pay", headers=auth, timeout=15))
+    _close_locally(shop.database_url, order["id"])  # e.g. an operator's mistake: WeChat still takes payment
+    sheet = {**params, "appid": DEMO_APPID, "openid": openid}
+    assert httpx.post(f"{shop.sim.base_url}/sim/v1/pay", json=sheet).status_code == 200
+    wait_for(lambda: shop.admin_order(order["id"])["needs_review"], timeout=20)
+    view = shop.admin_order(order["id"])
+    assert view["status"] == "CLOSED" and "after the order was closed" in view["review_reason"]
+
+
+def _close_locally(database_url: str, order_id: int) -> None:
+    import asyncio
+
+    from sqlalchemy import update
+
+    from silverpay.store.db import create_engine, session_factory
+    from silverpay.store.models import Order
+
+    async def close() -> None:
+        engine = create_engine(database_url)
+        async with session_factory(engine).begin() as db:
+            await db.execute(update(Order).where(Order.id == order_id).values(status="CLOSED"))
+        await engine.dispose()
+
+    asyncio.run(close())
