@@ -61,7 +61,9 @@ async def test_clean_day_then_planted_discrepancies(isolated: Harness, tmp_path)
     lost = await svc.paid_order(alice, price_fen=777)
     async with ctx.sessions.begin() as db:
         await db.execute(update(Order).where(Order.id == orders[1]["id"]).values(amount_fen=1))
-        await db.execute(update(Order).where(Order.id == orders[2]["id"]).values(out_trade_no="SPGHOST0000000000000000000001"))
+        await db.execute(
+            update(Order).where(Order.id == orders[2]["id"]).values(out_trade_no="SPGHOST0000000000000000000001")
+        )
     lost_day = datetime.fromtimestamp(svc.clock(), BEIJING).date()
     await svc.advance(86400)
     report = await run_reconciliation(ctx, lost_day, csv_path=str(tmp_path / "planted.csv"))

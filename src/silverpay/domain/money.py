@@ -7,7 +7,7 @@ import re
 from silverpay.errors import InvalidRequest
 
 MAX_ORDER_FEN = 10_000_000_00  # 10 million yuan: far above any mini-program basket, far below overflow
-_YUAN = re.compile(r"(-?)(\d+)(?:\.(\d{1,2}))?\Z")
+_YUAN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]{1,2}))?\Z")
 
 
 def order_amount(unit_price_fen: int, quantity: int) -> int:

@@ -21,7 +21,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import desc, select
+from sqlalchemy import DateTime, desc, select
+from sqlalchemy.dialects import sqlite
 
 from silverpay.clock import utc
 from silverpay.domain.money import format_yuan
@@ -30,7 +31,7 @@ from silverpay.domain.refunds import RefundStatus
 from silverpay.errors import NotFound, UpstreamError
 from silverpay.service import payments, refunds
 from silverpay.service.context import ServiceContext
-from silverpay.store.models import Order, Reconciliation, ReconciliationItem, Refund
+from silverpay.store.models import Order, Reconciliation, ReconciliationItem, Refund, UTCDateTime
 from silverpay.wechat.gateway import BillPayment, BillRefund, BillTotals
 from silverpay.wechat.v2.times import BEIJING
 
@@ -181,13 +182,13 @@ def _load_bill(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("reading the bill", total=None)
         for line in ctx.gateway.read_bill(path):
-            if isinstance(line, BillPayment):
-                payments_batch.append((line.out_trade_no, line.amount_fen))
-                paid += line.amount_fen
-            elif isinstance(line, BillRefund):
-                refunds_batch.append((line.out_refund_no, line.out_trade_no, line.refund_fen))
-                refunded += line.refund_fen
-            else:
+            if type(line) is BillPayment:
+                payments_batch.append((line[0], line[2]))
+                paid += line[2]
+            elif type(line) is BillRefund:
+                refunds_batch.append((line[1], line[0], line[2]))
+                refunded += line[2]
+            elif isinstance(line, BillTotals):
                 totals = line
                 continue
             report.bill_rows += 1
@@ -209,6 +210,11 @@ def _flush_bill(scratch: sqlite3.Connection, pays: list[tuple[str, int]], refs: 
 
 async def _load_local(ctx: ServiceContext, scratch: sqlite3.Connection, day: date) -> None:
     start, end = beijing_day(day)
+    async with ctx.sessions() as db:
+        url = db.get_bind().engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        _attach_local(scratch, str(url.database), start, end)
+        return
     paid = select(Order.out_trade_no, Order.amount_fen).where(Order.paid_at >= start, Order.paid_at < end)
     refunded = (
         select(Refund.out_refund_no, Order.out_trade_no, Refund.amount_fen)
@@ -221,6 +227,24 @@ async def _load_local(ctx: ServiceContext, scratch: sqlite3.Connection, day: dat
             result = await db.stream(query.execution_options(yield_per=BATCH))
             async for partition in result.partitions(BATCH):
                 scratch.executemany(insert, [tuple(row) for row in partition])
+
+
+def _attach_local(scratch: sqlite3.Connection, path: str, start: datetime, end: datetime) -> None:
+    """The default embedded database is itself a SQLite file: copy the day's rows across inside SQLite,
+    without streaming a million rows through the async driver."""
+    to_text = DateTime().bind_processor(sqlite.dialect())
+    bounds = tuple(to_text(UTCDateTime().process_bind_param(t, sqlite.dialect())) if to_text else t
+                   for t in (start, end))  # the exact text SQLAlchemy stores  # fmt: skip
+    scratch.execute("ATTACH DATABASE ? AS live", (path,))
+    try:
+        scratch.execute("INSERT INTO local_pay SELECT out_trade_no, amount_fen FROM live.orders "
+                        "WHERE paid_at >= ? AND paid_at < ?", bounds)  # fmt: skip
+        scratch.execute("INSERT INTO local_refund SELECT r.out_refund_no, o.out_trade_no, r.amount_fen "
+                        "FROM live.refunds r JOIN live.orders o ON o.id = r.order_id WHERE r.status = 'SUCCESS' "
+                        "AND r.succeeded_at >= ? AND r.succeeded_at < ?", bounds)  # fmt: skip
+        scratch.commit()
+    finally:
+        scratch.execute("DETACH DATABASE live")
 
 
 def _rows(scratch: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from silverpay.domain.orders import WechatTradeState
 
@@ -85,15 +85,13 @@ class RefundResult:
     succeeded_at: float | None = None
 
 
-@dataclass(frozen=True)
-class BillPayment:
+class BillPayment(NamedTuple):  # tuples, not dataclasses: a bill has millions of them
     out_trade_no: str
     transaction_id: str
     amount_fen: int
 
 
-@dataclass(frozen=True)
-class BillRefund:
+class BillRefund(NamedTuple):
     out_trade_no: str
     out_refund_no: str
     refund_fen: int

@@ -1,0 +1,91 @@
+"""The pure domain: money, the order state machine, refund arithmetic."""
+
+import pytest
+
+from silverpay.domain.money import MAX_ORDER_FEN, format_yuan, order_amount, parse_yuan
+from silverpay.domain.orders import (
+    ALLOWED_FROM,
+    OrderStatus,
+    Verdict,
+    WechatTradeState,
+    check_payment,
+    verdict_for,
+)
+from silverpay.domain.refunds import MAX_REFUNDS_PER_ORDER, RefundStatus, check_refund, status_after_refunds
+from silverpay.errors import Conflict, InvalidRequest
+
+
+@pytest.mark.parametrize(("fen", "text"), [(0, "0.00"), (1, "0.01"), (10, "0.10"), (12345, "123.45"), (-5, "-0.05")])
+def test_yuan_round_trip(fen: int, text: str) -> None:
+    assert format_yuan(fen) == text
+    assert parse_yuan(text) == fen
+
+
+@pytest.mark.parametrize("text", ["", "1.234", "1,00", "abc", "1.", ".5", "+1.00", "١.٠٠", "1e3", "0x10"])
+def test_parse_yuan_refuses_instead_of_rounding(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_yuan(text)
+
+
+def test_parse_yuan_short_forms() -> None:
+    assert parse_yuan("7") == 700
+    assert parse_yuan("12.5") == 1250
+
+
+def test_order_amount_is_exact_and_bounded() -> None:
+    assert order_amount(1999, 3) == 5997
+    for price, quantity in ((0, 1), (-1, 1), (100, 0), (100, 100)):
+        with pytest.raises(InvalidRequest):
+            order_amount(price, quantity)
+    with pytest.raises(InvalidRequest):
+        order_amount(MAX_ORDER_FEN, 2)
+
+
+def test_state_machine_guards() -> None:
+    open_states = {OrderStatus.CREATED, OrderStatus.PAYING}
+    assert set(ALLOWED_FROM[OrderStatus.PAID]) == open_states
+    assert set(ALLOWED_FROM[OrderStatus.CLOSED]) == open_states
+    assert OrderStatus.PAID not in ALLOWED_FROM[OrderStatus.CLOSED]  # a paid order is never closed
+    assert OrderStatus.CLOSED not in ALLOWED_FROM[OrderStatus.PAID]  # a closed one never paid over
+    assert set(ALLOWED_FROM[OrderStatus.REFUNDED]) == {OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED}
+    assert [s for s in OrderStatus if not s.terminal] == [OrderStatus.CREATED, OrderStatus.PAYING]
+    assert {s for s in OrderStatus if s.paid} == {OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED,
+                                                   OrderStatus.REFUNDED}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("state", "verdict"),
+    [("SUCCESS", Verdict.PAID), ("REFUND", Verdict.PAID), ("CLOSED", Verdict.CLOSED), ("REVOKED", Verdict.CLOSED),
+     ("NOTPAY", Verdict.PENDING), ("USERPAYING", Verdict.PENDING), ("ACCEPT", Verdict.PENDING),
+     ("PAYERROR", Verdict.PENDING)],
+)  # fmt: skip
+def test_verdicts(state: str, verdict: Verdict) -> None:
+    assert verdict_for(WechatTradeState(state)) is verdict
+
+
+def test_check_payment() -> None:
+    assert check_payment(100, OrderStatus.PAYING, 100).ok
+    assert not check_payment(100, OrderStatus.PAYING, 99).ok
+    late = check_payment(100, OrderStatus.CLOSED, 100)
+    assert not late.ok and "closed" in late.reason
+
+
+def test_refund_arithmetic() -> None:
+    check_refund(1000, 600, 1, 400)  # exactly the rest is fine
+    with pytest.raises(Conflict, match="400 fen"):
+        check_refund(1000, 600, 1, 401)
+    with pytest.raises(InvalidRequest):
+        check_refund(1000, 0, 0, 0)
+    with pytest.raises(Conflict):
+        check_refund(1000, 0, MAX_REFUNDS_PER_ORDER, 1)
+    assert status_after_refunds(1000, 0) is OrderStatus.PAID
+    assert status_after_refunds(1000, 1) is OrderStatus.PARTIALLY_REFUNDED
+    assert status_after_refunds(1000, 1000) is OrderStatus.REFUNDED
+
+
+def test_refund_status_mapping() -> None:
+    assert RefundStatus.from_wechat("REFUNDCLOSE") is RefundStatus.CLOSED
+    assert RefundStatus.from_wechat("ABNORMAL") is RefundStatus.CHANGE
+    assert RefundStatus.SUCCESS.final and not RefundStatus.CHANGE.final
+    with pytest.raises(ValueError):
+        RefundStatus.from_wechat("MAYBE")
