@@ -21,13 +21,19 @@ SUCCESS_REPLY = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg>
 
 @dataclass
 class FakeMerchant:
-    """The merchant's notify URL, as an httpx transport: records what arrives, answers as told."""
+    """The merchant's notify URL, as an httpx transport: records what arrives, answers as told.
+
+    ``received`` holds v2 (XML) bodies decoded; ``requests`` every request as it arrived (v3
+    notifications are JSON with their signature in the headers)."""
 
     reply: Callable[[httpx.Request], httpx.Response] = lambda _: httpx.Response(200, text=SUCCESS_REPLY)
     received: list[dict[str, str]] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        self.received.append(xml.decode(request.content))
+        self.requests.append(request)
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            self.received.append(xml.decode(request.content))
         return self.reply(request)
 
 

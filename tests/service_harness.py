@@ -1,14 +1,19 @@
 """The service and the simulator in one process, wired through ASGI transports both ways:
-the service calls WeChat (the simulator), the simulator POSTs notifications to the service."""
+the service calls WeChat (the simulator), the simulator POSTs notifications to the service.
+
+``api="v3"`` runs both on WeChat Pay API v3: a merchant key pair and serial made for the test,
+handed to the simulator as the merchant's public key and to the service as its private key; the
+platform's public key (public-key mode) comes from the simulator, or certificates are downloaded."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from starlette.types import Receive, Scope, Send
@@ -17,11 +22,58 @@ from silverpay.api.app import create_app
 from silverpay.config import Settings
 from silverpay.jobs.worker import Worker
 from silverpay.sim.app import create_sim_app
-from silverpay.sim.config import DEMO_ADMIN_TOKEN, DEMO_APPID, SimConfig
+from silverpay.sim.config import DEMO_ADMIN_TOKEN, DEMO_API_V3_KEY, DEMO_APPID, DEMO_MCH_ID, SimConfig
+from silverpay.sim.platform import Platform
 from silverpay.sim.simulator import Simulator
+from silverpay.wechat.v3 import keys, notification, paysign
+from silverpay.wechat.v3.signing import Signer, Verifier, nonce_str
 
 SERVICE = "http://service.test"
 WECHAT = "http://wechat.test"
+MERCHANT_SERIAL = "5A1B0E9C4D3F2E1A0B9C8D7E6F5A4B3C2D1E0F9A"  # hex, the shape of a certificate serial
+# v3 key modes: the platform's public key configured ("public_key"), none so certificates are
+# downloaded ("certificate"), or both while the platform signs with either ("mixed").
+KeyMode = Literal["public_key", "certificate", "mixed"]
+
+
+@functools.cache
+def merchant_key_pem() -> bytes:
+    """One RSA key for every test merchant in a run: generating one costs ~0.1 s."""
+    return keys.private_key_pem(keys.generate_private_key())
+
+
+@functools.cache
+def platform_key_pem() -> bytes:
+    return keys.private_key_pem(keys.generate_private_key())
+
+
+def merchant_public_key_pem() -> str:
+    return keys.public_key_pem(keys.load_private_key(merchant_key_pem()).public_key()).decode()
+
+
+def sim_config(api_version: str, *, time_scale: float, key_mode: KeyMode = "public_key") -> SimConfig:
+    if api_version != "v3":
+        return SimConfig.single(time_scale=time_scale)
+    return SimConfig.single(
+        time_scale=time_scale, mch_serial=MERCHANT_SERIAL, mch_public_key_pem=merchant_public_key_pem(),
+        platform_key_pem=platform_key_pem(), platform_mode=key_mode,
+    )  # fmt: skip
+
+
+def v3_overrides(sim: Simulator, key_mode: KeyMode = "public_key") -> dict[str, Any]:
+    """Service settings for v3 against ``sim``: no files, PEM text in the settings."""
+    platform = (
+        {"wechat_public_key_pem": sim.platform.public_key_pem(), "wechat_public_key_id": sim.platform.public_key_id}
+        if key_mode != "certificate"
+        else {}
+    )
+    return {
+        "wechat_api_version": "v3",
+        "wechat_mch_serial": MERCHANT_SERIAL,
+        "wechat_private_key_pem": merchant_key_pem().decode(),
+        "notify_url": f"{SERVICE}/api/v1/wechat/v3/notify",
+        **platform,
+    }
 
 
 class OffsetClock:
@@ -136,15 +188,20 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running_harness(database_url: str, *, time_scale: float = 0.001, **overrides: Any) -> AsyncIterator[Harness]:
+async def running_harness(
+    database_url: str, *, time_scale: float = 0.001, api_version: str = "v2", key_mode: KeyMode = "public_key",
+    **overrides: Any,
+) -> AsyncIterator[Harness]:  # fmt: skip
     holder: dict[str, Any] = {}
 
     async def service_asgi(scope: Scope, receive: Receive, send: Send) -> None:
         await holder["service"](scope, receive, send)
 
     notify_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=service_asgi), timeout=5)
-    sim_app = create_sim_app(SimConfig.single(time_scale=time_scale), http=notify_http)
+    sim_app = create_sim_app(sim_config(api_version, time_scale=time_scale, key_mode=key_mode), http=notify_http)
     wechat_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=sim_app), timeout=10)
+    if api_version == "v3":
+        overrides = {**v3_overrides(sim_app.state.sim, key_mode), **overrides}
     settings = test_settings(database_url, **overrides)
     clock = OffsetClock()
     service = create_app(settings, http=wechat_http, clock=clock)
@@ -158,3 +215,55 @@ async def running_harness(database_url: str, *, time_scale: float = 0.001, **ove
     ):
         yield Harness(api, wx, sim_app.state.sim, clock, settings)
     await wechat_http.aclose()
+
+
+class V3Signing:
+    """A merchant's side of the v3 wire, for tests that talk to the simulator without the service:
+    signed request headers, and the platform keys that verify its answers."""
+
+    def __init__(self, sim: Simulator, *, mchid: str = DEMO_MCH_ID, serial: str = MERCHANT_SERIAL) -> None:
+        self.sim = sim
+        self.mchid = mchid
+        self.signer = Signer(serial, merchant_key_pem())
+        self.verifier = Verifier({sim.platform.public_key_id: sim.platform.key.public_key(),
+                                  sim.platform.serial: sim.platform.key.public_key()})  # fmt: skip
+
+    def headers(
+        self, method: str, url: str, body: bytes = b"", *, timestamp: int | None = None, nonce: str | None = None,
+        serial: str | None = None,
+    ) -> dict[str, str]:  # fmt: skip
+        """``Authorization`` (and ``Wechatpay-Serial`` when ``serial`` names a platform key)."""
+        auth = self.signer.authorization(mchid=self.mchid, method=method, url=url, body=body,
+                                         timestamp=int(time.time()) if timestamp is None else timestamp,
+                                         nonce=nonce or nonce_str())  # fmt: skip
+        headers = {"Authorization": auth, "Accept": "application/json"}
+        if body:
+            headers["Content-Type"] = "application/json"
+        if serial:
+            headers["Wechatpay-Serial"] = serial
+        return headers
+
+    def verify(self, response: httpx.Response) -> str:
+        """Check the platform's signature on an answer; returns the serial it was signed under."""
+        return self.verifier.verify_response(response.headers, response.content, now=time.time()).serial
+
+    def pay_params(self, prepay_id: str, *, appid: str = DEMO_APPID) -> dict[str, str]:
+        key = keys.load_private_key(merchant_key_pem())
+        params = paysign.pay_params(key, appid, prepay_id, time_stamp=str(int(time.time())), nonce_str=nonce_str())
+        return dict(vars(params))
+
+
+def v3_notification(
+    platform: Platform, resource: dict[str, Any], *, event_type: str = "TRANSACTION.SUCCESS",
+    original_type: str = "transaction", notification_id: str | None = None, serial: str | None = None,
+    key: Any = None, api_v3_key: str = DEMO_API_V3_KEY, timestamp: int | None = None, nonce: str | None = None,
+) -> tuple[dict[str, str], bytes]:  # fmt: skip
+    """A v3 notification as tests forge them: headers and body, genuine unless told otherwise."""
+    body = notification.build_notification(
+        resource, notification_id=notification_id or f"EV-{uuid.uuid4().hex[:20]}", event_type=event_type,
+        summary="test", original_type=original_type, create_time=time.time(), api_v3_key=api_v3_key,
+    )  # fmt: skip
+    signer = Signer(serial or platform.public_key_id, key or platform.key)
+    headers = signer.wechatpay_headers(body, timestamp=int(time.time()) if timestamp is None else timestamp,
+                                       nonce=nonce or nonce_str())  # fmt: skip
+    return {**headers, "Content-Type": "application/json"}, body

@@ -33,23 +33,56 @@ def sim(
     api_key: Annotated[str, typer.Option(envvar="SILVERPAY_WECHAT_API_KEY", show_default=False)] = (
         sim_defaults.DEMO_API_KEY
     ),
+    api_v3_key: Annotated[
+        str,
+        typer.Option(
+            envvar="SILVERPAY_WECHAT_API_V3_KEY", show_default=False, help="the merchant's APIv3 key (32 bytes)"
+        ),
+    ] = sim_defaults.DEMO_API_V3_KEY,
+    mch_serial: Annotated[
+        str, typer.Option(envvar="SILVERPAY_WECHAT_MCH_SERIAL", help="the merchant API certificate serial (v3)")
+    ] = "",
+    mch_cert: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SILVERPAY_WECHAT_MCH_CERT_PATH", help="the merchant API certificate or public key, PEM (v3)"
+        ),
+    ] = None,
+    platform_key: Annotated[str | None, typer.Option(help="the platform's RSA private key, PEM (default: new)")] = None,
+    platform_mode: Annotated[
+        str, typer.Option(help="how v3 notifications are signed: certificate | public_key | mixed")
+    ] = "certificate",
     time_scale: Annotated[float, typer.Option(min=0.0, help="multiplies notification retry delays, e.g. 0.001")] = 1.0,
     state: Annotated[str | None, typer.Option(help="SQLite file that keeps trades across restarts")] = None,
     seed: Annotated[int | None, typer.Option(help="seed for repeatable fault injection")] = None,
 ) -> None:
-    """Run the offline WeChat platform simulator (login, Pay v2, notifications, control API)."""
-    from silverpay.sim.app import create_sim_app
-    from silverpay.sim.config import SimConfig
+    """Run the offline WeChat platform simulator (login, Pay v2 and v3, notifications, control API)."""
+    from pathlib import Path
 
+    from silverpay.sim.app import create_sim_app
+    from silverpay.sim.config import PLATFORM_MODES, SimConfig
+
+    if platform_mode not in PLATFORM_MODES:
+        console.print(f"[red]--platform-mode must be one of {', '.join(PLATFORM_MODES)}[/]")
+        raise typer.Exit(2)
+    try:
+        mch_pem = Path(mch_cert).read_text(encoding="ascii") if mch_cert else ""
+        platform_pem = Path(platform_key).read_bytes() if platform_key else None
+    except (OSError, UnicodeDecodeError) as error:
+        console.print(f"[red]cannot read a key file:[/] {error}")
+        raise typer.Exit(2) from None
     config = SimConfig.single(
-        appid=appid, secret=secret, mch_id=mch_id, api_key=api_key,
-        time_scale=time_scale, seed=seed, state_path=state,
+        appid=appid, secret=secret, mch_id=mch_id, api_key=api_key, api_v3_key=api_v3_key,
+        mch_serial=mch_serial, mch_public_key_pem=mch_pem, time_scale=time_scale, seed=seed, state_path=state,
+        platform_key_pem=platform_pem, platform_mode=platform_mode,
     )  # fmt: skip
     base = f"http://{host}:{port}"
-    console.print(f"[bold]silverpay sim[/] merchant {mch_id}, mini-program {appid}")
+    v3 = f"v3 as serial {mch_serial}" if mch_serial and mch_pem else "no v3 identity (--mch-serial/--mch-cert)"
+    console.print(f"[bold]silverpay sim[/] merchant {mch_id} ({v3}), mini-program {appid}")
     console.print(f"  WeChat Pay base URL    {base}/   (api.mch.weixin.qq.com)")
     console.print(f"  WeChat login base URL  {base}/   (api.weixin.qq.com)")
     console.print(f"  control API            {base}/sim/v1/   docs: {base}/docs")
+    console.print(f"  platform v3 keys       {base}/sim/v1/platform   (mode {platform_mode})")
     uvicorn.run(create_sim_app(config), host=host, port=port, log_level="warning")
 
 
@@ -80,16 +113,24 @@ def demo(
     sim_port: Annotated[int, typer.Option(help="simulator port (a free one if busy)")] = 9000,
     database_url: Annotated[str | None, typer.Option(help="default: SQLite in a temporary directory")] = None,
     once: Annotated[bool, typer.Option("--once", help="exit after the walk-through")] = False,
+    api: Annotated[str, typer.Option(help="WeChat Pay API version: v2 or v3")] = "v2",
+    v3_keys: Annotated[str, typer.Option(help="v3: verify WeChat with its public-key or certificate")] = "public-key",
 ) -> None:
     """Start the simulator and the service, walk a mini-program through login → pay → PAID."""
     import asyncio
+    from typing import cast
 
-    from silverpay.demo import DemoFailed, run_demo
+    from silverpay.demo import ApiVersion, DemoFailed, V3KeyMode, run_demo
     from silverpay.logs import configure
 
+    if api not in ("v2", "v3") or v3_keys not in ("public-key", "certificate"):
+        console.print("[red]--api must be v2 or v3, --v3-keys public-key or certificate[/]")
+        raise typer.Exit(2)
     configure("WARNING")
+    chosen = cast("ApiVersion", api), cast("V3KeyMode", v3_keys)  # checked just above
     try:
-        asyncio.run(run_demo(console, host=host, port=port, sim_port=sim_port, database_url=database_url, once=once))
+        asyncio.run(run_demo(console, host=host, port=port, sim_port=sim_port, database_url=database_url, once=once,
+                             api=chosen[0], v3_keys=chosen[1]))  # fmt: skip
     except DemoFailed as failure:
         console.print(f"[red]demo failed:[/] {failure}")
         raise typer.Exit(1) from None

@@ -3,11 +3,17 @@
 Demo mode (``silverpay demo``) fills every WeChat credential with the simulator's public demo
 values and generates a throw-away JWT secret; outside demo mode the credentials and JWT secret
 must be given, and the service refuses to start without them.
+
+``WECHAT_API_VERSION`` picks the WeChat Pay protocol: ``v2`` (XML, the API key) or ``v3`` (JSON,
+the merchant API certificate's private key and serial, the APIv3 key, and the platform's public
+key with its id, or none for certificate mode). Key material is given as a file path or, for
+containers and the demo, as PEM text; it is read when the service starts, never logged.
 """
 
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -15,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from silverpay.errors import ConfigError
 from silverpay.sim import config as demo
+from silverpay.wechat.v3.gateway import V3Credentials
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./silverpay.db"
 
@@ -34,6 +41,16 @@ class Settings(BaseSettings):
     wechat_pay_base: str = "https://api.mch.weixin.qq.com"
     wechat_login_base: str = "https://api.weixin.qq.com"
     wechat_timeout_s: float = Field(10.0, gt=0, le=60)
+
+    wechat_api_version: Literal["v2", "v3"] = "v2"
+    wechat_api_v3_key: SecretStr = SecretStr("")  # 32 bytes, set in the merchant platform
+    wechat_mch_serial: str = ""  # the merchant API certificate's serial (v3 Authorization serial_no)
+    wechat_private_key_path: str = ""  # the merchant API certificate's private key (apiclient_key.pem)
+    wechat_private_key_pem: SecretStr = SecretStr("")  # … or the key itself
+    wechat_public_key_path: str = ""  # the WeChat Pay public key (pub_key.pem): public-key mode
+    wechat_public_key_pem: str = ""  # … or the key itself
+    wechat_public_key_id: str = ""  # PUB_KEY_ID_…, the name WeChat signs with that key under
+    wechat_platform_refresh_s: float = Field(60.0, ge=1, le=86400)  # min. gap between certificate downloads
 
     notify_url: str = ""  # the public URL WeChat POSTs payment results to
     jwt_secret: SecretStr = SecretStr("")
@@ -81,6 +98,8 @@ class Settings(BaseSettings):
                 self.wechat_secret = SecretStr(demo.DEMO_SECRET)
             if not self.wechat_api_key.get_secret_value():
                 self.wechat_api_key = SecretStr(demo.DEMO_API_KEY)
+            if not self.wechat_api_v3_key.get_secret_value():
+                self.wechat_api_v3_key = SecretStr(demo.DEMO_API_V3_KEY)
             if not self.jwt_secret.get_secret_value():
                 self.jwt_secret = SecretStr(secrets.token_urlsafe(32))
             if not self.admin_token.get_secret_value():
@@ -89,13 +108,23 @@ class Settings(BaseSettings):
 
     def check_ready(self) -> None:
         """Refuse to serve real traffic with missing credentials (called by the composition root)."""
+        protocol: tuple[tuple[str, str], ...]
+        if self.wechat_api_version == "v3":
+            protocol = (
+                ("SILVERPAY_WECHAT_API_V3_KEY", self.wechat_api_v3_key.get_secret_value()),
+                ("SILVERPAY_WECHAT_MCH_SERIAL", self.wechat_mch_serial),
+                ("SILVERPAY_WECHAT_PRIVATE_KEY_PATH",
+                 self.wechat_private_key_path or self.wechat_private_key_pem.get_secret_value()),
+            )  # fmt: skip
+        else:
+            protocol = (("SILVERPAY_WECHAT_API_KEY", self.wechat_api_key.get_secret_value()),)
         missing = [
             name
             for name, value in (
                 ("SILVERPAY_WECHAT_APPID", self.wechat_appid),
                 ("SILVERPAY_WECHAT_SECRET", self.wechat_secret.get_secret_value()),
                 ("SILVERPAY_WECHAT_MCH_ID", self.wechat_mch_id),
-                ("SILVERPAY_WECHAT_API_KEY", self.wechat_api_key.get_secret_value()),
+                *protocol,
                 ("SILVERPAY_JWT_SECRET", self.jwt_secret.get_secret_value()),
                 ("SILVERPAY_NOTIFY_URL", self.notify_url),
             )
@@ -105,3 +134,29 @@ class Settings(BaseSettings):
             raise ConfigError(f"missing settings: {', '.join(missing)} (or run in demo mode)")
         if len(self.jwt_secret.get_secret_value()) < 32:
             raise ConfigError("SILVERPAY_JWT_SECRET must be at least 32 characters")
+
+    def v3_credentials(self) -> V3Credentials:
+        """The merchant's v3 identity, keys read from their files or PEM settings (ConfigError if unusable)."""
+        private_pem = _pem(self.wechat_private_key_path, self.wechat_private_key_pem.get_secret_value(),
+                           "SILVERPAY_WECHAT_PRIVATE_KEY_PATH")  # fmt: skip
+        public_pem = _pem(self.wechat_public_key_path, self.wechat_public_key_pem, "SILVERPAY_WECHAT_PUBLIC_KEY_PATH")
+        try:
+            return V3Credentials.from_pem(
+                mch_serial=self.wechat_mch_serial,
+                private_key_pem=private_pem,
+                api_v3_key=self.wechat_api_v3_key.get_secret_value(),
+                public_key_id=self.wechat_public_key_id,
+                public_key_pem=public_pem or None,
+            )
+        except ConfigError as error:
+            raise ConfigError(f"WeChat Pay v3 credentials: {error.message}") from None
+
+
+def _pem(path: str, text: str, setting: str) -> str:
+    """A PEM from its file (the path wins) or its text; ``""`` when neither is set."""
+    if not path:
+        return text
+    try:
+        return Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(f"{setting}: cannot read {path}") from None

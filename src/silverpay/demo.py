@@ -1,13 +1,19 @@
-"""`silverpay demo`: the simulator and the service on sockets, and a mini-program's walk through them."""
+"""`silverpay demo`: the simulator and the service on sockets, and a mini-program's walk through them.
+
+``--api v3`` needs no files either: the demo makes a merchant API key pair and serial, gives the
+simulator the public half, and gives the service the platform's public key (public-key mode) or
+nothing, so that it downloads the platform certificate (certificate mode).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from rich.console import Console
@@ -19,9 +25,38 @@ from silverpay.config import Settings
 from silverpay.serving import free_port, port_is_free, running
 from silverpay.sim.app import create_sim_app
 from silverpay.sim.config import DEMO_ADMIN_TOKEN, SimConfig
+from silverpay.sim.simulator import Simulator
 from silverpay.webdemo import mount_web_demo
+from silverpay.wechat.v3 import keys
 
 DEMO_USER = "demo-shopper"
+ApiVersion = Literal["v2", "v3"]
+V3KeyMode = Literal["public-key", "certificate"]
+
+
+class V3Merchant:
+    """A throw-away merchant API key pair and certificate serial for one demo run."""
+
+    def __init__(self) -> None:
+        self.key = keys.generate_private_key()
+        self.serial = secrets.token_hex(20).upper()
+
+    def sim_config(self, *, time_scale: float, key_mode: V3KeyMode) -> SimConfig:
+        return SimConfig.single(
+            time_scale=time_scale, mch_serial=self.serial,
+            mch_public_key_pem=keys.public_key_pem(self.key.public_key()).decode(),
+            platform_mode="public_key" if key_mode == "public-key" else "certificate",
+        )  # fmt: skip
+
+    def settings(self, sim: Simulator, key_mode: V3KeyMode) -> dict[str, Any]:
+        platform = {"wechat_public_key_pem": sim.platform.public_key_pem(),
+                    "wechat_public_key_id": sim.platform.public_key_id} if key_mode == "public-key" else {}  # fmt: skip
+        return {
+            "wechat_api_version": "v3",
+            "wechat_mch_serial": self.serial,
+            "wechat_private_key_pem": keys.private_key_pem(self.key).decode(),
+            **platform,
+        }
 
 
 class DemoFailed(Exception):
@@ -38,24 +73,34 @@ def _pick_port(console: Console, host: str, port: int, what: str) -> int:
 
 
 async def run_demo(
-    console: Console, *, host: str, port: int, sim_port: int, database_url: str | None, once: bool
-) -> None:
+    console: Console, *, host: str, port: int, sim_port: int, database_url: str | None, once: bool,
+    api: ApiVersion = "v2", v3_keys: V3KeyMode = "public-key",
+) -> None:  # fmt: skip
     port = _pick_port(console, host, port, "service")
     sim_port = _pick_port(console, host, sim_port, "simulator")
     service_url, sim_url = f"http://{host}:{port}", f"http://{host}:{sim_port}"
     workdir = Path(tempfile.mkdtemp(prefix="silverpay-demo-"))
+    merchant = V3Merchant() if api == "v3" else None
+    sim_config = (
+        merchant.sim_config(time_scale=0.01, key_mode=v3_keys) if merchant else SimConfig.single(time_scale=0.01)
+    )
+    sim_app = create_sim_app(sim_config)
     settings = Settings(
         demo_mode=True,
         database_url=database_url or f"sqlite+aiosqlite:///{workdir / 'silverpay.db'}",
         wechat_pay_base=sim_url,
         wechat_login_base=sim_url,
-        notify_url=f"{service_url}/api/v1/wechat/notify",
+        notify_url=f"{service_url}/api/v1/wechat/{'v3/' if merchant else ''}notify",
+        **(merchant.settings(sim_app.state.sim, v3_keys) if merchant else {}),
     )
-    sim_app = create_sim_app(SimConfig.single(time_scale=0.01))
     service_app = create_app(settings)
     mount_web_demo(service_app, sim_url=sim_url, appid=settings.wechat_appid)
-    console.rule("[bold]silverpay demo")
+    console.rule(f"[bold]silverpay demo (WeChat Pay API {api})")
     console.print(f"database   {settings.database_url}")
+    if merchant:
+        key_source = "public key " + sim_app.state.sim.platform.public_key_id if v3_keys == "public-key" else (
+            "platform certificates, downloaded")  # fmt: skip
+        console.print(f"API v3     merchant serial {merchant.serial}; WeChat's signatures checked with {key_source}")
     async with running(sim_app, host, sim_port), running(service_app, host, port):
         console.print(f"simulator  {sim_url}   service  {service_url}\n")
         await walk_through(console, service_url, sim_url, settings.wechat_appid)

@@ -54,6 +54,8 @@ def build_context(
 ) -> tuple[ServiceContext, AsyncEngine, Callable[[], Awaitable[None]]]:
     """Everything a use case needs, and how to close it: engines, HTTP clients, the gateway."""
     settings.check_ready()
+    # v3 keys are read first: a key that cannot load must stop start-up before anything is opened.
+    v3_credentials = settings.v3_credentials() if gateway is None and settings.wechat_api_version == "v3" else None
     engine = create_engine(settings.database_url)
     client = http or httpx.AsyncClient(timeout=settings.wechat_timeout_s, trust_env=False)
     cert_client = None
@@ -62,16 +64,33 @@ def build_context(
             timeout=settings.wechat_timeout_s, trust_env=False,
             cert=(settings.wechat_cert_path, settings.wechat_key_path or settings.wechat_cert_path),
         )  # fmt: skip
-    pay_gateway = gateway or V2Gateway(
-        client,
-        cert_http=cert_client,
-        base_url=settings.wechat_pay_base,
-        appid=settings.wechat_appid,
-        mch_id=settings.wechat_mch_id,
-        api_key=settings.wechat_api_key.get_secret_value(),
-        sign_type=SignType(settings.wechat_sign_type),
-        clock=clock,
-    )
+    pay_gateway: PayGateway
+    if gateway is not None:
+        pay_gateway = gateway
+    elif v3_credentials is not None:
+        from silverpay.wechat.v3.gateway import V3Gateway  # here: the rest of this module is not v3's
+
+        # v3 needs no client certificate: every request is signed with the merchant key instead.
+        pay_gateway = V3Gateway(
+            client,
+            base_url=settings.wechat_pay_base,
+            appid=settings.wechat_appid,
+            mch_id=settings.wechat_mch_id,
+            credentials=v3_credentials,
+            clock=clock,
+            refresh_interval_s=settings.wechat_platform_refresh_s,
+        )
+    else:
+        pay_gateway = V2Gateway(
+            client,
+            cert_http=cert_client,
+            base_url=settings.wechat_pay_base,
+            appid=settings.wechat_appid,
+            mch_id=settings.wechat_mch_id,
+            api_key=settings.wechat_api_key.get_secret_value(),
+            sign_type=SignType(settings.wechat_sign_type),
+            clock=clock,
+        )
     ctx = ServiceContext(
         sessions=session_factory(engine),
         gateway=pay_gateway,

@@ -9,6 +9,7 @@ settled and record themselves as duplicates.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +30,7 @@ from silverpay.service.orders import owned_order
 from silverpay.service.views import order_view
 from silverpay.store import repo
 from silverpay.store.models import Order, User
-from silverpay.wechat.gateway import NotificationReply, PayParams, PrepayRequest, TradeStatus
+from silverpay.wechat.gateway import Notification, NotificationReply, PayParams, PrepayRequest, TradeStatus
 
 log = logging.getLogger(__name__)
 
@@ -234,28 +235,69 @@ async def close_order(ctx: ServiceContext, order: Order, *, source: str) -> Orde
 
 
 async def handle_notification(ctx: ServiceContext, body: bytes) -> NotificationReply:
-    """A payment notification: verify, check, settle once; always leave a record."""
-    now = ctx.clock()
+    """A v2 payment notification: verify, check, settle once; always leave a record."""
     try:
         notification = ctx.gateway.parse_notification(body)
     except ProtocolError as rejected:
-        claimed = rejected.claimed_out_trade_no if isinstance(rejected, NotificationRejected) else ""
-        log.warning("notification rejected out_trade_no=%s code=%s", claimed or "-", rejected.code)
-        async with ctx.sessions.begin() as db:
-            order = await repo.order_by_out_trade_no(db, claimed) if claimed else None
-            detail = {"verified": False, "code": rejected.code, "reason": rejected.message, "outcome": "rejected"}
-            repo.add_event(db, order, "wechat.notify", detail, now=utc(now), out_trade_no=claimed)
-        return ctx.gateway.reply(False, "invalid notification")
+        return await reject_notification(ctx, rejected)
+    return await settle_notification(ctx, notification)
 
+
+@dataclass(frozen=True)
+class Delivery:
+    """One v3 notification delivery: its id and the nonce it was signed with. A replay repeats
+    both; WeChat's own retries and duplicates are signed afresh, so they do not."""
+
+    notification_id: str
+    nonce: str
+
+    def detail(self) -> dict[str, str]:
+        return {"notification_id": self.notification_id, "delivery_nonce": self.nonce}
+
+
+async def replayed(db: AsyncSession, order: Order, delivery: Delivery) -> bool:
+    """Whether this exact delivery was already accepted for ``order`` (call under the order's lock,
+    so concurrent copies on several processes see each other)."""
+    wanted = delivery.detail()
+    return any(all(e.detail.get(k) == v for k, v in wanted.items()) for e in await repo.events_of(db, order.id))
+
+
+async def reject_notification(
+    ctx: ServiceContext, rejected: ProtocolError, *, kind: str = "wechat.notify"
+) -> NotificationReply:
+    """A notification that is not genuinely ours: record it (against the order it claims, if
+    any), change nothing, and ask for a retry."""
+    now = ctx.clock()
+    claimed = rejected.claimed_out_trade_no if isinstance(rejected, NotificationRejected) else ""
+    log.warning("notification rejected out_trade_no=%s code=%s", claimed or "-", rejected.code)
+    async with ctx.sessions.begin() as db:
+        order = await repo.order_by_out_trade_no(db, claimed) if claimed else None
+        detail = {"verified": False, "code": rejected.code, "reason": rejected.message, "outcome": "rejected"}
+        repo.add_event(db, order, kind, detail, now=utc(now), out_trade_no=claimed)
+    return ctx.gateway.reply(False, "invalid notification")
+
+
+async def settle_notification(
+    ctx: ServiceContext, notification: Notification, *, delivery: Delivery | None = None
+) -> NotificationReply:
+    """A verified payment notification (either API version): check it, settle once, record it.
+
+    ``delivery`` (v3) refuses a replay of a delivery already accepted."""
+    now = ctx.clock()
     trade = notification.trade
     async with ctx.sessions.begin() as db:
         order = await repo.order_by_out_trade_no(db, trade.out_trade_no, lock=True)
-        detail = {"verified": True, "sign_type": notification.sign_type, **_trade_detail(trade)}
+        detail = {"verified": True, "sign_type": notification.sign_type, **_trade_detail(trade),
+                  **(delivery.detail() if delivery else {})}  # fmt: skip
         if order is None:
             log.warning("notification for unknown order out_trade_no=%s", trade.out_trade_no)
             repo.add_event(db, None, "wechat.notify", {**detail, "outcome": "unknown order"}, now=utc(now),
                            out_trade_no=trade.out_trade_no)  # fmt: skip
             return ctx.gateway.reply(False, "unknown order")
+        if delivery is not None and await replayed(db, order, delivery):
+            log.warning("replayed notification refused out_trade_no=%s", trade.out_trade_no)
+            repo.add_event(db, order, "wechat.notify", {**detail, "outcome": "replayed"}, now=utc(now))
+            return ctx.gateway.reply(False, "replayed notification")
         outcome = await apply_trade(db, order, trade, now=now, source="notify")
         repo.add_event(db, order, "wechat.notify", {**detail, "outcome": outcome}, now=utc(now))
     # Flagged payments are acknowledged too: WeChat retrying cannot fix them, an operator must.

@@ -25,6 +25,7 @@ from silverpay.errors import (
     UpstreamUnavailable,
 )
 from silverpay.service.context import ServiceContext
+from silverpay.service.payments import Delivery, replayed
 from silverpay.store import repo
 from silverpay.store.models import Order, Refund
 from silverpay.wechat.gateway import NotificationReply, RefundRequest, RefundResult
@@ -194,24 +195,52 @@ async def apply_refund(db: AsyncSession, order: Order, refund: Refund, result: R
 
 
 async def handle_notification(ctx: ServiceContext, body: bytes) -> NotificationReply:
-    now = ctx.clock()
+    """A v2 refund notification: decrypt, check, settle once; always leave a record."""
     try:
         result = ctx.gateway.parse_refund_notification(body)
     except ProtocolError as rejected:
-        claimed = rejected.claimed_out_trade_no if isinstance(rejected, NotificationRejected) else ""
-        log.warning("refund notification rejected code=%s", rejected.code)
+        return await reject_notification(ctx, rejected)
+    return await settle_notification(ctx, result)
+
+
+async def reject_notification(ctx: ServiceContext, rejected: ProtocolError) -> NotificationReply:
+    now = ctx.clock()
+    claimed = rejected.claimed_out_trade_no if isinstance(rejected, NotificationRejected) else ""
+    log.warning("refund notification rejected code=%s", rejected.code)
+    async with ctx.sessions.begin() as db:
+        order = await repo.order_by_out_trade_no(db, claimed) if claimed else None
+        repo.add_event(db, order, "wechat.refund_notify", {"verified": False, "code": rejected.code},
+                       now=utc(now), out_trade_no=claimed)  # fmt: skip
+    return ctx.gateway.reply(False, "invalid notification")
+
+
+async def settle_notification(
+    ctx: ServiceContext, result: RefundResult, *, delivery: Delivery | None = None
+) -> NotificationReply:
+    """A genuine refund notification (either API version): settle the refund once.
+
+    ``delivery`` (v3) is recorded under the order's lock before settling, so a replay of a delivery
+    already accepted is refused, on whichever process it arrives."""
+    now = ctx.clock()
+    if delivery is not None:
         async with ctx.sessions.begin() as db:
-            order = await repo.order_by_out_trade_no(db, claimed) if claimed else None
-            repo.add_event(db, order, "wechat.refund_notify", {"verified": False, "code": rejected.code},
-                           now=utc(now), out_trade_no=claimed)  # fmt: skip
-        return ctx.gateway.reply(False, "invalid notification")
+            found = await repo.refund_by_out_refund_no(db, result.out_refund_no)
+            order = await repo.lock_order(db, found.order_id) if found else None
+            if order is not None:
+                detail: dict[str, Any] = {"out_refund_no": result.out_refund_no, **delivery.detail()}
+                if await replayed(db, order, delivery):
+                    log.warning("replayed refund notification refused out_refund_no=%s", result.out_refund_no)
+                    repo.add_event(db, order, "wechat.refund_notify", {**detail, "outcome": "replayed"},
+                                   now=utc(now))  # fmt: skip
+                    return ctx.gateway.reply(False, "replayed notification")
+                repo.add_event(db, order, "wechat.refund_notify.received", detail, now=utc(now))
     try:
         await settle(ctx, result, source="refund_notify")
     except NotFound:
         log.warning("refund notification for unknown refund out_trade_no=%s", result.out_trade_no)
         async with ctx.sessions.begin() as db:
-            detail = {"verified": True, "outcome": "unknown refund", "out_refund_no": result.out_refund_no}
-            repo.add_event(db, None, "wechat.refund_notify", detail, now=utc(now), out_trade_no=result.out_trade_no)
+            unknown = {"verified": True, "outcome": "unknown refund", "out_refund_no": result.out_refund_no}
+            repo.add_event(db, None, "wechat.refund_notify", unknown, now=utc(now), out_trade_no=result.out_trade_no)
         return ctx.gateway.reply(False, "unknown refund")
     return ctx.gateway.reply(True)
 

@@ -1,1 +1,1 @@
-"""The offline WeChat platform simulator: login, Pay v2, notifications, and a control API."""
+"""The offline WeChat platform simulator: login, Pay v2 and v3, notifications, and a control API."""

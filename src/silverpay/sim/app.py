@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from silverpay.sim import control, login, pay_wire
+from silverpay.sim import control, login, pay_wire, v3_wire
 from silverpay.sim.config import SimConfig
 from silverpay.sim.simulator import Simulator
 
@@ -39,5 +39,6 @@ def create_sim_app(config: SimConfig, *, http: httpx.AsyncClient | None = None) 
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
     app.include_router(login.router(sim))
     app.include_router(pay_wire.router(sim))
+    app.include_router(v3_wire.router(sim))
     app.include_router(control.router(sim))
     return app

@@ -12,6 +12,7 @@ DEMO_APPID = "wx8a3fc5d0b7e21946"
 DEMO_SECRET = "demo0app0secret00000000000000000"  # noqa: S105 - public demo value
 DEMO_MCH_ID = "1900000109"
 DEMO_API_KEY = "DemoApiKeyDemoApiKeyDemoApiKey32"
+DEMO_API_V3_KEY = "DemoApiV3KeyDemoApiV3KeyDemo0032"  # 32 bytes: AEAD_AES_256_GCM needs exactly that
 DEMO_ADMIN_TOKEN = "demo-admin-token"  # noqa: S105 - public demo value, demo mode only
 
 # WeChat's notification retry delays (SPEC §2.10), seconds after each failed attempt: 16 attempts.
@@ -49,6 +50,21 @@ class App:
 class Merchant:
     mch_id: str
     api_key: str
+    # API v3 identity: the merchant API certificate serial and its public key (certificate or
+    # public key PEM), and the APIv3 key. Without a serial and key the merchant cannot call v3.
+    api_v3_key: str = DEMO_API_V3_KEY
+    mch_serial: str = ""
+    mch_public_key_pem: str = ""
+
+    @property
+    def has_v3(self) -> bool:
+        return bool(self.mch_serial and self.mch_public_key_pem)
+
+
+# How the platform signs v3 answers that name no key and every v3 notification (SPEC §3.2):
+# with its platform certificate, with its WeChat Pay public key (PUB_KEY_ID_…), or, as during
+# WeChat's switch from one to the other, with either at random.
+PLATFORM_MODES = ("certificate", "public_key", "mixed")
 
 
 @dataclass
@@ -58,6 +74,8 @@ class SimConfig:
     time_scale: float = 1.0  # multiplies notification retry delays (0.001 for tests and demos)
     seed: int | None = None  # makes fault injection repeatable
     state_path: str | None = None  # SQLite file that keeps trades across restarts
+    platform_key_pem: bytes | None = None  # the platform's RSA private key; generated when absent
+    platform_mode: str = "certificate"  # one of PLATFORM_MODES
 
     @classmethod
     def single(
@@ -67,14 +85,23 @@ class SimConfig:
         secret: str = DEMO_SECRET,
         mch_id: str = DEMO_MCH_ID,
         api_key: str = DEMO_API_KEY,
+        api_v3_key: str = DEMO_API_V3_KEY,
+        mch_serial: str = "",
+        mch_public_key_pem: str = "",
         time_scale: float = 1.0,
         seed: int | None = None,
         state_path: str | None = None,
+        platform_key_pem: bytes | None = None,
+        platform_mode: str = "certificate",
     ) -> SimConfig:
+        if platform_mode not in PLATFORM_MODES:
+            raise ValueError(f"platform_mode must be one of {', '.join(PLATFORM_MODES)}")
         return cls(
-            merchants={mch_id: Merchant(mch_id, api_key)},
+            merchants={mch_id: Merchant(mch_id, api_key, api_v3_key, mch_serial, mch_public_key_pem)},
             apps={appid: App(appid, secret, mch_id)},
             time_scale=time_scale,
             seed=seed,
             state_path=state_path,
+            platform_key_pem=platform_key_pem,
+            platform_mode=platform_mode,
         )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from silverpay.sim.config import App
+from silverpay.sim.config import PLATFORM_MODES, App
 from silverpay.sim.faults import Faults
 from silverpay.sim.login import issue_code
 from silverpay.sim.request_payment import PaymentRefused, PaymentSheet, request_payment
@@ -42,6 +42,10 @@ class PayRequest(BaseModel):
 
 class ClockRequest(BaseModel):
     advance_s: float = Field(ge=0, le=400 * 86400)
+
+
+class PlatformMode(BaseModel):
+    mode: str = Field(description=f"how unnamed v3 signatures are made: {' | '.join(PLATFORM_MODES)}")
 
 
 class AppRequest(BaseModel):
@@ -129,5 +133,27 @@ def router(sim: Simulator) -> APIRouter:
             raise HTTPException(400, f"unknown mch_id {body.mch_id}")
         sim.config.apps[body.appid] = App(body.appid, body.secret, body.mch_id)
         return {"appid": body.appid, "mch_id": body.mch_id}
+
+    @api.get("/platform")
+    async def platform() -> dict[str, Any]:
+        """The platform's v3 keys: the WeChat Pay public key and its id (public-key mode), the
+        certificate serial (certificate mode, also served encrypted by /v3/certificates)."""
+        return {
+            "public_key_pem": sim.platform.public_key_pem(),
+            "public_key_id": sim.platform.public_key_id,
+            "serial": sim.platform.serial,
+            "certificate_pem": sim.platform.certificate_pem(),
+            "mode": sim.platform_mode,
+        }
+
+    @api.put("/platform")
+    async def set_platform_mode(body: PlatformMode) -> dict[str, Any]:
+        """Sign notifications (and answers to requests naming no key) with the certificate, the
+        public key, or either at random (``mixed``: WeChat's switch from one to the other)."""
+        try:
+            sim.set_platform_mode(body.mode)
+        except ValueError as error:
+            raise HTTPException(400, str(error)) from None
+        return {"mode": sim.platform_mode}
 
     return api

@@ -22,6 +22,9 @@ class Faults(BaseModel):
     api_hang_rate: float = Field(0.0, ge=0, le=1, description="fraction of pay-API calls that hang")
     api_hang_s: float = Field(30.0, ge=0, le=600, description="how long a hanging call hangs before answering")
     login_error_rate: float = Field(0.0, ge=0, le=1, description="fraction of jscode2session calls answering -1")
+    api_bad_signature_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of v3 pay-API answers whose signature does not verify (tampering)"
+    )
     refund_outcome: Literal["SUCCESS", "REFUNDCLOSE", "CHANGE"] = Field(
         "SUCCESS", description="how accepted refunds end"
     )

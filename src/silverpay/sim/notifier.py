@@ -2,6 +2,10 @@
 
 One background task wakes when a delivery falls due (or the clock is advanced) and sends each due
 attempt in its own task. Every attempt is recorded for `GET /sim/v1/notifications`.
+
+A v2 delivery is signed inside its XML body once. A v3 delivery is signed in ``Wechatpay-*``
+headers at every attempt (the merchant refuses timestamps older than 5 minutes, and retries run
+for a day), and only an HTTP 200 or 204 acknowledges it (SPEC §3.4).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Callable
 
 import httpx
 
@@ -18,9 +23,15 @@ from silverpay.sim.config import NOTIFY_RETRY_DELAYS_S, NOTIFY_TIMEOUT_S
 from silverpay.sim.faults import FaultInjector
 from silverpay.sim.notifications import is_acknowledged
 from silverpay.sim.state import Attempt, Delivery, SimState
+from silverpay.wechat.v3.notification import reply_accepted
 
 log = logging.getLogger(__name__)
 MAX_IDLE_S = 1.0
+V2_HEADERS = {"Content-Type": "text/xml; charset=utf-8"}
+V3_CONTENT_TYPE = {"Content-Type": "application/json"}
+
+# The Wechatpay-* headers for one v3 attempt's body.
+V3Signer = Callable[[bytes], dict[str, str]]
 
 
 class Notifier:
@@ -33,6 +44,7 @@ class Notifier:
         *,
         time_scale: float = 1.0,
         retry_delays_s: tuple[int, ...] = NOTIFY_RETRY_DELAYS_S,
+        sign_v3: V3Signer | None = None,
     ) -> None:
         self._state = state
         self._clock = clock
@@ -40,6 +52,7 @@ class Notifier:
         self._http = http
         self._time_scale = time_scale
         self._retry_delays_s = retry_delays_s
+        self._sign_v3 = sign_v3
         self._wake = asyncio.Event()
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -49,7 +62,7 @@ class Notifier:
     def max_attempts(self) -> int:
         return len(self._retry_delays_s) + 1
 
-    def enqueue(self, kind: str, mch_id: str, out_trade_no: str, url: str, body: str) -> Delivery:
+    def enqueue(self, kind: str, mch_id: str, out_trade_no: str, url: str, body: str, *, api: str = "v2") -> Delivery:
         faults = self._injector.faults
         now = self._clock.now()
         delivery = Delivery(
@@ -62,6 +75,7 @@ class Notifier:
             created_at=now,
             next_at=now + faults.notify_delay_s,
             duplicate=self._injector.roll(faults.notify_duplicate_rate),
+            api=api,
         )
         if self._injector.roll(faults.notify_drop_rate):
             delivery.dropped, delivery.next_at = True, None
@@ -123,21 +137,26 @@ class Notifier:
             self._in_flight.discard(delivery.id)
             self.wake()
 
+    def _headers(self, delivery: Delivery, body: bytes) -> dict[str, str]:
+        if delivery.api != "v3":
+            return V2_HEADERS
+        if self._sign_v3 is None:
+            raise RuntimeError("a v3 delivery needs a v3 signer")
+        return {**V3_CONTENT_TYPE, **self._sign_v3(body)}
+
     async def _post(self, delivery: Delivery, number: int, duplicate: bool) -> bool:
+        body = delivery.body.encode()
         try:
             response = await self._http.post(
-                delivery.url,
-                content=delivery.body.encode(),
-                headers={"Content-Type": "text/xml; charset=utf-8"},
-                timeout=NOTIFY_TIMEOUT_S,
+                delivery.url, content=body, headers=self._headers(delivery, body), timeout=NOTIFY_TIMEOUT_S
             )
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             self._record(delivery, number, None, "", acknowledged=False, error=error, duplicate=duplicate)
             return False
-        acknowledged = is_acknowledged(response)
-        body = response.text[:2000]
-        self._record(delivery, number, response.status_code, body, acknowledged=acknowledged, duplicate=duplicate)
+        acknowledged = reply_accepted(response.status_code) if delivery.api == "v3" else is_acknowledged(response)
+        answer = response.text[:2000]
+        self._record(delivery, number, response.status_code, answer, acknowledged=acknowledged, duplicate=duplicate)
         return acknowledged
 
     def _record(

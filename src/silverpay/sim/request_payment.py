@@ -6,14 +6,18 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from silverpay.errors import SignatureError
+from silverpay.errors import ConfigError, SignatureError
+from silverpay.sim import pay_rules
 from silverpay.sim.config import Merchant
-from silverpay.sim.notifications import payment_notification
+from silverpay.sim.notifications import payment_notification, v3_payment_notification
 from silverpay.sim.pay_rules import new_transaction_id
 from silverpay.sim.simulator import Simulator
+from silverpay.sim.state import Trade
 from silverpay.wechat.v2 import signing
 from silverpay.wechat.v2.signing import SignType
 from silverpay.wechat.v2.times import format_beijing
+from silverpay.wechat.v3 import paysign
+from silverpay.wechat.v3.keys import load_public_key
 
 PACKAGE = re.compile(r"prepay_id=(\S+)\Z")
 OUTCOMES = ("success", "cancel", "fail")
@@ -81,13 +85,24 @@ def request_payment(sim: Simulator, sheet: PaymentSheet) -> str:
     trade.cash_fee = trade.total_fee
     trade.history.append({"at": now, "event": "paid"})
     sim.state.save_trade(trade)
-    sim.notifier.enqueue(
-        "payment", trade.mch_id, trade.out_trade_no, trade.notify_url, payment_notification(trade, merchant)
-    )
+    sim.notifier.enqueue("payment", trade.mch_id, trade.out_trade_no, trade.notify_url,
+                         _notification(sim, trade, merchant, now), api=trade.api)  # fmt: skip
     return trade.transaction_id
 
 
+def _notification(sim: Simulator, trade: Trade, merchant: Merchant, now: float) -> str:
+    """A v3 order is notified in v3 format, its resource being what a v3 query would answer."""
+    if trade.api != "v3":
+        return payment_notification(trade, merchant)
+    fields = {"appid": trade.appid, "mch_id": trade.mch_id, "out_trade_no": trade.out_trade_no}
+    answer = pay_rules.order_query(sim.config, sim.state, fields, now)
+    return v3_payment_notification(answer, trade.appid, merchant, now)
+
+
 def _check_pay_sign(sheet: PaymentSheet, order_sign_type: str, merchant: Merchant) -> None:
+    if paysign.SIGN_TYPE in (order_sign_type, sheet.sign_type):
+        _check_rsa_pay_sign(sheet, order_sign_type, merchant)
+        return
     try:
         sign_type = SignType.parse(sheet.sign_type)
     except SignatureError:
@@ -99,3 +114,18 @@ def _check_pay_sign(sheet: PaymentSheet, order_sign_type: str, merchant: Merchan
     )
     if not hmac.compare_digest(expected.encode(), sheet.pay_sign.encode()):
         raise PaymentRefused(403, "支付验证签名失败")
+
+
+def _check_rsa_pay_sign(sheet: PaymentSheet, order_sign_type: str, merchant: Merchant) -> None:
+    """A v3 order's paySign: SHA256withRSA by the merchant's API certificate key (SPEC §3.7)."""
+    if sheet.sign_type != order_sign_type:
+        raise PaymentRefused(403, "signType differs from the one the order's API version uses")
+    try:
+        public_key = load_public_key(merchant.mch_public_key_pem)
+    except ConfigError:
+        raise PaymentRefused(403, "the merchant has no API certificate for RSA paySign") from None
+    try:
+        paysign.verify_pay_sign(public_key, sheet.appid, sheet.time_stamp, sheet.nonce_str, sheet.package,
+                                sheet.pay_sign)  # fmt: skip
+    except SignatureError:
+        raise PaymentRefused(403, "支付验证签名失败") from None

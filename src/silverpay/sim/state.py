@@ -61,6 +61,11 @@ class Trade:
     def key(self) -> str:
         return f"{self.mch_id}:{self.out_trade_no}"
 
+    @property
+    def api(self) -> str:
+        """The API version of the last order call: a v3 order (paySign "RSA") notifies in v3 format."""
+        return "v3" if self.sign_type == "RSA" else "v2"
+
 
 @dataclass
 class SimRefund:
@@ -78,6 +83,7 @@ class SimRefund:
     outcome: str  # what it will end as: SUCCESS, REFUNDCLOSE or CHANGE
     refund_status: str = "PROCESSING"
     success_time: float | None = None
+    api: str = "v2"  # the API version that asked for it, and so the format of its notification
 
     @property
     def key(self) -> str:
@@ -89,7 +95,7 @@ class Delivery:
     """One notification to deliver, with its retry position."""
 
     id: str
-    kind: str  # "payment" (later "refund")
+    kind: str  # "payment" or "refund"
     mch_id: str
     out_trade_no: str
     url: str
@@ -100,6 +106,7 @@ class Delivery:
     acknowledged: bool = False
     dropped: bool = False
     duplicate: bool = False  # fault: every attempt is sent twice
+    api: str = "v2"  # v3 deliveries are signed afresh at every attempt and acknowledged by status
 
 
 @dataclass

@@ -48,7 +48,8 @@ class PlatformCertificate:
     @property
     def public_key(self) -> rsa.RSAPublicKey:
         key = self.certificate.public_key()
-        assert isinstance(key, rsa.RSAPublicKey)  # checked when parsed
+        if not isinstance(key, rsa.RSAPublicKey):  # parse_certificates refuses such certificates already
+            raise ProtocolError("platform certificate key is not RSA", code="CERTIFICATE_INVALID")
         return key
 
     def pem(self) -> bytes:
