@@ -19,33 +19,32 @@ from typing import Any
 import httpx
 import pytest
 
-from silverpay.sim.config import DEMO_ADMIN_TOKEN, DEMO_APPID
+from silverpay.sim.config import DEMO_APPID
 from tests.e2e.processes import Process, free_port, silverpay, wait_for
+from tests.e2e.stack import ADMIN, V3Files, service_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-ADMIN = {"Authorization": f"Bearer {DEMO_ADMIN_TOKEN}"}
 
 
 class Shop:
     """The simulator, one service process (restartable) and one extra worker process."""
 
-    def __init__(self, database_url: str, logs: Path) -> None:
+    def __init__(self, database_url: str, logs: Path, api_version: str) -> None:
         self.database_url = database_url
         self.logs = logs
         self.port = free_port()
-        self.env = {
-            "SILVERPAY_DEMO_MODE": "1",
-            "SILVERPAY_DATABASE_URL": database_url,
-            "SILVERPAY_JWT_SECRET": secrets.token_urlsafe(32),
-            "SILVERPAY_NOTIFY_URL": f"http://127.0.0.1:{self.port}/api/v1/wechat/notify",
-            "SILVERPAY_SWEEP_SCHEDULE_S": "1,1,2",  # seconds, not minutes: the sweeper must act within a test
-            "SILVERPAY_WORKER_POLL_S": "0.2",
-        }
         self.stack = contextlib.ExitStack()
+        files = V3Files(logs / "keys") if api_version == "v3" else None
+        sim_args = ("--time-scale", "0.01", *(files.sim_args() if files else ()))
         self.sim: Process = self.stack.enter_context(
-            silverpay("sim", "--time-scale", "0.01", ready_path="/sim/v1/clock", log_dir=str(logs))
+            silverpay("sim", *sim_args, ready_path="/sim/v1/clock", log_dir=str(logs))
         )
-        self.env |= {"SILVERPAY_WECHAT_PAY_BASE": self.sim.base_url, "SILVERPAY_WECHAT_LOGIN_BASE": self.sim.base_url}
+        self.env = service_env(
+            database_url, self.sim.base_url, self.port, secrets.token_urlsafe(32), api_version=api_version,
+            **(files.service_env(self.sim) if files else {}),
+            SILVERPAY_SWEEP_SCHEDULE_S="1,1,2",  # seconds, not minutes: the sweeper must act within a test
+            SILVERPAY_WORKER_POLL_S="0.2",
+        )  # fmt: skip
         self.service: Process | None = None
         self.start_service()
         self.worker = self._worker_process()
@@ -123,9 +122,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-@pytest.fixture
-def shop(database_url: str, tmp_path: Path) -> Iterator[Shop]:
-    running = Shop(database_url, tmp_path)
+@pytest.fixture(params=["v2", "v3"])
+def shop(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Shop]:
+    running = Shop(database_url, tmp_path, request.param)
     try:
         yield running
     finally:
