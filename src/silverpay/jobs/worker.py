@@ -99,7 +99,7 @@ class Worker:
                 now = self.ctx.clock()
                 async with self.ctx.sessions.begin() as db:
                     locked = await repo.lock_order(db, order_id)
-                    if locked is not None and locked.status == OrderStatus.CREATED:
+                    if locked.status == OrderStatus.CREATED:
                         await repo.transition(db, locked, OrderStatus.CLOSED, now=utc(now), source="expiry",
                                               closed_at=utc(now), lease_until=None)  # fmt: skip
                         return

@@ -107,8 +107,6 @@ async def sync_from_wechat(ctx: ServiceContext, order: Order, *, source: str) ->
     now = ctx.clock()
     async with ctx.sessions.begin() as db:
         locked = await repo.lock_order(db, order.id)
-        if locked is None:
-            raise ProtocolError("order vanished")
         outcome = await apply_trade(db, locked, trade, now=now, source=source)
         repo.add_event(db, locked, "wechat.query", {"source": source, **_trade_detail(trade), "outcome": outcome},
                        now=utc(now))  # fmt: skip
@@ -153,8 +151,6 @@ async def pay(ctx: ServiceContext, user_id: int, order_id: int) -> PayParams:
     now = ctx.clock()
     async with ctx.sessions.begin() as db:
         locked = await repo.lock_order(db, order.id)
-        if locked is None:
-            raise ProtocolError("order vanished")
         repo.add_event(db, locked, "wechat.prepay", {"outcome": "ok", "prepay_id": prepay.prepay_id}, now=utc(now))
         moved = await repo.transition(
             db, locked, OrderStatus.PAYING, now=utc(now), source="pay",
@@ -188,8 +184,6 @@ async def cancel(ctx: ServiceContext, user_id: int, order_id: int) -> dict[str, 
         now = ctx.clock()
         async with ctx.sessions.begin() as db:
             locked = await repo.lock_order(db, order.id)
-            if locked is None:
-                raise ProtocolError("order vanished")
             if locked.status == OrderStatus.CREATED:
                 await repo.transition(db, locked, OrderStatus.CLOSED, now=utc(now), source="cancel",
                                       closed_at=utc(now))  # fmt: skip
@@ -227,8 +221,6 @@ async def close_order(ctx: ServiceContext, order: Order, *, source: str) -> Orde
     now = ctx.clock()
     async with ctx.sessions.begin() as db:
         locked = await repo.lock_order(db, order.id)
-        if locked is None:
-            raise ProtocolError("order vanished")
         repo.add_event(db, locked, "wechat.close", {"outcome": outcome, "source": source}, now=utc(now))
         await repo.transition(db, locked, OrderStatus.CLOSED, now=utc(now), source=source, closed_at=utc(now))
         return locked

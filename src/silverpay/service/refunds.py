@@ -78,8 +78,6 @@ async def create_refund(
             if idempotency_key and (existing := await repo.refund_by_key(db, idempotency_key)):
                 return _replay(existing, request_hash)
             order = await repo.lock_order(db, order_id)  # serialises every refund of this order
-            if order is None:
-                raise NotFound("no such order", code="ORDER_NOT_FOUND")
             if OrderStatus(order.status) not in REFUNDABLE:
                 raise Conflict(f"an order in status {order.status} cannot be refunded", code="ORDER_NOT_REFUNDABLE")
             refunds = await repo.refunds_of(db, order.id)
@@ -146,7 +144,7 @@ async def settle(ctx: ServiceContext, result: RefundResult, *, source: str, deta
             raise NotFound("no such refund", code="REFUND_NOT_FOUND")
         order = await repo.lock_order(db, found.order_id)  # order first, then refund: one lock order everywhere
         refund = await repo.lock_refund(db, found.id)
-        if order is None or refund is None:
+        if refund is None:
             raise ProtocolError("refund vanished")
         outcome = await apply_refund(db, order, refund, result, now=now)
         repo.add_event(db, order, f"wechat.{source}", {

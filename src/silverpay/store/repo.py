@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silverpay.domain.orders import ALLOWED_FROM, OrderStatus
+from silverpay.errors import NotFound
 from silverpay.store.models import IdempotencyRecord, Order, OrderEvent, Product, Refund, User
 
 # Fields of WeChat messages that must never reach the event log.
@@ -71,10 +72,13 @@ async def list_products(session: AsyncSession, *, include_inactive: bool = False
 # Orders ----------------------------------------------------------------------------------------
 
 
-async def lock_order(session: AsyncSession, order_id: int) -> Order | None:
+async def lock_order(session: AsyncSession, order_id: int) -> Order:
     """The order's current row, locked until the transaction ends (SQLite: BEGIN IMMEDIATE already is)."""
     query = select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
-    return (await session.execute(query)).scalar_one_or_none()
+    order = (await session.execute(query)).scalar_one_or_none()
+    if order is None:
+        raise NotFound("no such order", code="ORDER_NOT_FOUND")
+    return order
 
 
 async def order_by_out_trade_no(session: AsyncSession, out_trade_no: str, *, lock: bool = False) -> Order | None:
