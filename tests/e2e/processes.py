@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -73,24 +74,29 @@ def silverpay(
 
 @dataclass
 class Receiver:
-    """A merchant notify URL on a real socket: records every body, answers `reply`."""
+    """A merchant notify URL on a real socket: records every request, answers ``status`` and ``reply``
+    (v2 wants the SUCCESS XML with a 200, v3 an empty 204)."""
 
     url: str = ""
     reply: bytes = SUCCESS_REPLY
+    status: int = 200
     bodies: list[bytes] = field(default_factory=list)
+    received: list[tuple[Message, bytes]] = field(default_factory=list)  # (headers, body)
 
 
 @contextlib.contextmanager
-def notify_receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
+def notify_receiver(*, status: int = 200, reply: bytes = SUCCESS_REPLY) -> Iterator[Receiver]:
+    receiver = Receiver(reply=reply, status=status)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             receiver.bodies.append(body)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/xml")
-            self.send_header("Content-Length", str(len(receiver.reply)))
+            receiver.received.append((self.headers, body))
+            self.send_response(receiver.status)
+            if receiver.reply:
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(receiver.reply)))
             self.end_headers()
             self.wfile.write(receiver.reply)
 

@@ -15,12 +15,8 @@ import gzip
 import hashlib
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,44 +25,16 @@ import pytest
 from wechatpayv3 import WeChatPay, WeChatPayType
 
 from silverpay.sim.config import CLOSE_MIN_AGE_S, DEMO_API_V3_KEY, DEMO_APPID, DEMO_MCH_ID
-from tests.e2e.processes import Process, silverpay, wait_for
+from tests.e2e.processes import Process, Receiver, notify_receiver, silverpay, wait_for
 from tests.e2e.stack import V3Files
 from tests.service_harness import MERCHANT_SERIAL, merchant_key_pem
 
 pytestmark = pytest.mark.e2e
 
 
-@dataclass
-class Receiver:
-    """A merchant notify URL on a real socket: keeps each notification's headers and body, answers 204."""
-
-    url: str = ""
-    received: list[tuple[Message, bytes]] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def notify_receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            receiver.received.append((self.headers, body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/wechat/v3/notify"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
+def v3_receiver() -> contextlib.AbstractContextManager[Receiver]:
+    """A notify URL that answers v3's empty 204."""
+    return notify_receiver(status=204, reply=b"")
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +94,7 @@ def request_payment(sim: Process, sdk: WeChatPay, prepay_id: str, openid: str) -
 
 def test_sdk_create_pay_notify_query(sim: Process, sdk: WeChatPay) -> None:
     openid = login(sim, "sdk-v3-user")
-    with notify_receiver() as receiver:
+    with v3_receiver() as receiver:
         out_trade_no, prepay_id = create(sdk, openid, receiver.url)
         paid = request_payment(sim, sdk, prepay_id, openid)
         assert paid.status_code == 200, paid.text
@@ -156,7 +124,7 @@ def test_sdk_create_and_close(sim: Process, sdk: WeChatPay) -> None:
 
 def test_sdk_refund_and_its_notification(sim: Process, sdk: WeChatPay) -> None:
     openid = login(sim, "sdk-v3-refunder")
-    with notify_receiver() as receiver:
+    with v3_receiver() as receiver:
         out_trade_no, prepay_id = create(sdk, openid, receiver.url, total=300)
         assert request_payment(sim, sdk, prepay_id, openid).status_code == 200
         out_refund_no = "SDKR" + secrets.token_hex(6)
