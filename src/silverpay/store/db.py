@@ -15,6 +15,8 @@ SUPPORTED = ("sqlite+aiosqlite", "postgresql+asyncpg", "mysql+aiomysql", "mysql+
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
+    # Database errors must not print their bound values into logs: a users row holds the session_key.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.drivername not in SUPPORTED:
         raise ConfigError(f"unsupported database driver {parsed.drivername!r}; use one of {', '.join(SUPPORTED)}")
     if parsed.get_backend_name() == "sqlite":
