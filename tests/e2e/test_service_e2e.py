@@ -80,7 +80,9 @@ def test_pay_settle_by_notification(stack: Stack) -> None:
     paid = stack.pay(auth, openid, order["id"])  # the simulator checks paySign as WeChat does
     assert paid.status_code == 200, paid.text
     wait_for(lambda: stack.status(auth, order["id"]) == "PAID")
-    attempts = stack.wx("GET", "/sim/v1/notifications", params={"out_trade_no": order["out_trade_no"]}).json()
+    log_url = f"/sim/v1/notifications?out_trade_no={order['out_trade_no']}"
+    wait_for(lambda: bool(stack.wx("GET", log_url).json()))  # logged once the service has answered
+    attempts = stack.wx("GET", log_url).json()
     assert attempts[0]["acknowledged"]
     if stack.api_version == "v3":  # 204, no body (SPEC §3.4)
         assert (attempts[0]["http_status"], attempts[0]["response_body"]) == (204, "")

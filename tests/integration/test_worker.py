@@ -79,3 +79,20 @@ async def test_two_workers_never_take_the_same_order(svc: Harness) -> None:
     for order in orders:
         assert await status(svc, alice, order["id"]) == "PAID"
         assert len(await events(svc, order["id"], "wechat.query")) == 1
+
+
+async def test_a_failing_expiry_close_waits_before_trying_again(svc: Harness) -> None:
+    alice = await svc.shopper()
+    order = await svc.order(alice)
+    await svc.pay_params(alice, order["id"])
+    await svc.advance(svc.settings.order_ttl_s + 1)
+    await svc.faults(api_error_rate=1.0)
+    worker = svc.worker()
+    for _ in range(3):
+        await worker.run_once()
+    closes = await events(svc, order["id"], "wechat.close")
+    assert [c["detail"]["outcome"] for c in closes] == ["error"]  # once, not once per pass
+    await svc.faults()
+    await svc.advance(31)
+    await worker.run_once()
+    assert await status(svc, alice, order["id"]) == "CLOSED"

@@ -45,15 +45,16 @@ async def claim(
 
 async def release(
     sessions: async_sessionmaker[AsyncSession], model: Any, row_id: int, *, now: float, delay_s: float | None,
-    attempts_increment: int = 1,
+    attempts_increment: int = 1, hold_s: float | None = None,
 ) -> None:  # fmt: skip
-    """Give a row back, due again after ``delay_s`` (None: nothing more to do)."""
+    """Give a row back, due again after ``delay_s`` (None: nothing more to do). ``hold_s`` keeps the
+    lease that long instead, for jobs whose claim does not look at ``next_check_at``."""
     async with sessions.begin() as db:
         await db.execute(
             update(model)
             .where(model.id == row_id)
             .values(
-                lease_until=None,
+                lease_until=None if hold_s is None else utc(now) + timedelta(seconds=hold_s),
                 next_check_at=None if delay_s is None else utc(now + delay_s),
                 check_attempts=model.check_attempts + attempts_increment,
             )

@@ -104,10 +104,9 @@ class Worker:
                                               closed_at=utc(now), lease_until=None)  # fmt: skip
                         return
             await payments.close_order(self.ctx, order, source="expiry")
-        except SilverpayError as error:
-            log.warning("expiry of out_trade_no=%s deferred: %s", order.out_trade_no, error.message)
-            await release(self.ctx.sessions, Order, order_id, now=self.ctx.clock(), delay_s=RETRY_EXPIRY_S,
-                          attempts_increment=0)  # fmt: skip
+        except SilverpayError:  # logged and recorded where it happened; try again after a pause
+            await release(self.ctx.sessions, Order, order_id, now=self.ctx.clock(), delay_s=None,
+                          attempts_increment=0, hold_s=RETRY_EXPIRY_S)  # fmt: skip
             return
         await release(self.ctx.sessions, Order, order_id, now=self.ctx.clock(), delay_s=None, attempts_increment=0)
 

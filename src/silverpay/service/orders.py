@@ -28,6 +28,11 @@ class Created:
     replayed: bool
 
 
+def wechat_body(text: str, limit: int = 127) -> str:
+    """WeChat counts ``body`` in UTF-8 bytes (a Chinese character is three): cut at a character boundary."""
+    return text.encode()[:limit].decode(errors="ignore")
+
+
 def new_out_trade_no(now: float) -> str:
     """28 characters of WeChat's allowed set, time-ordered, unguessable: ``SP20261127221500a1b2c3d4e5f6``."""
     return "SP" + format_beijing(now) + secrets.token_hex(6)
@@ -63,7 +68,7 @@ async def create_order(
                 product_id=product.id,
                 quantity=quantity,
                 amount_fen=order_amount(product.price_fen, quantity),
-                description=f"{product.name} x{quantity}"[:127],
+                description=wechat_body(f"{product.name} x{quantity}"),
                 status=OrderStatus.CREATED.value,
                 client_ip=client_ip,
                 expires_at=utc(now + ctx.order_ttl_s),

@@ -87,10 +87,8 @@ async def apply_trade(db: AsyncSession, order: Order, trade: TradeStatus, *, now
 
 
 async def _flag(db: AsyncSession, order: Order, reason: str, now: float) -> None:
-    if order.needs_review and order.review_reason == reason[:255]:
-        return  # a retried notification: flagged already
-    log.warning("order flagged for review out_trade_no=%s: %s", order.out_trade_no, reason)
-    await repo.flag_for_review(db, order, reason, now=utc(now))
+    if await repo.flag_for_review(db, order, reason, now=utc(now)):  # a retried notification flags once
+        log.warning("order flagged for review out_trade_no=%s: %s", order.out_trade_no, reason)
 
 
 async def sync_from_wechat(ctx: ServiceContext, order: Order, *, source: str) -> Order:
@@ -263,9 +261,9 @@ async def reject_notification(
     claimed = rejected.claimed_out_trade_no if isinstance(rejected, NotificationRejected) else ""
     log.warning("notification rejected out_trade_no=%s code=%s", claimed or "-", rejected.code)
     async with ctx.sessions.begin() as db:
-        order = await repo.order_by_out_trade_no(db, claimed) if claimed else None
+        # Not attached to the order it names (anyone can name one): kept under that number instead.
         detail = {"verified": False, "code": rejected.code, "reason": rejected.message, "outcome": "rejected"}
-        repo.add_event(db, order, kind, detail, now=utc(now), out_trade_no=claimed)
+        repo.add_event(db, None, kind, detail, now=utc(now), out_trade_no=claimed)
     return ctx.gateway.reply(False, "invalid notification")
 
 

@@ -205,9 +205,8 @@ async def reject_notification(ctx: ServiceContext, rejected: ProtocolError) -> N
     now = ctx.clock()
     claimed = rejected.claimed_out_trade_no if isinstance(rejected, NotificationRejected) else ""
     log.warning("refund notification rejected code=%s", rejected.code)
-    async with ctx.sessions.begin() as db:
-        order = await repo.order_by_out_trade_no(db, claimed) if claimed else None
-        repo.add_event(db, order, "wechat.refund_notify", {"verified": False, "code": rejected.code},
+    async with ctx.sessions.begin() as db:  # kept under the claimed number, not on the order (see payments)
+        repo.add_event(db, None, "wechat.refund_notify", {"verified": False, "code": rejected.code},
                        now=utc(now), out_trade_no=claimed)  # fmt: skip
     return ctx.gateway.reply(False, "invalid notification")
 

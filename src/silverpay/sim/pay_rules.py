@@ -65,7 +65,7 @@ def _check_formats(fields: dict[str, str]) -> None:
         if not fields.get(name):
             raise CommFail(f"缺少参数{name}")
     for name, limit in MAX_LEN.items():
-        if len(fields.get(name, "")) > limit:
+        if len(fields.get(name, "").encode()) > limit:  # String(n) counts UTF-8 bytes
             raise CommFail(f"{name}参数长度有误")
     if not OUT_TRADE_NO.match(fields["out_trade_no"]):
         raise CommFail("out_trade_no参数格式错误")

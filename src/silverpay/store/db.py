@@ -23,6 +23,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _serialise_sqlite_writers(engine)
         return engine
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        # InnoDB's default REPEATABLE READ would let a plain SELECT after a row lock read a snapshot taken
+        # before the wait (a refund sum missing a refund committed meanwhile); PostgreSQL's default is this.
+        kwargs.setdefault("isolation_level", "READ COMMITTED")
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 

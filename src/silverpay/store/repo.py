@@ -116,12 +116,16 @@ async def transition(
     return True
 
 
-async def flag_for_review(session: AsyncSession, order: Order, reason: str, *, now: datetime) -> None:
+async def flag_for_review(session: AsyncSession, order: Order, reason: str, *, now: datetime) -> bool:
+    """Flag ``order`` for an operator; False when it already carries this very reason (a retry)."""
+    if order.needs_review and order.review_reason == reason[:255]:
+        return False
     order.needs_review = True
     order.review_reason = reason[:255]
     order.updated_at = now
     add_event(session, order, "review.flagged", {"reason": reason}, now=now)
     await session.flush()
+    return True
 
 
 def add_event(
@@ -137,6 +141,17 @@ def add_event(
             created_at=now,
         )
     )
+
+
+async def unverified_claims(session: AsyncSession, out_trade_no: str, *, limit: int = 50) -> Sequence[OrderEvent]:
+    """The latest rejected messages that named this order (not attached to it: anyone can name one)."""
+    query = (
+        select(OrderEvent)
+        .where(OrderEvent.order_id.is_(None), OrderEvent.out_trade_no == out_trade_no)
+        .order_by(OrderEvent.id.desc())
+        .limit(limit)
+    )
+    return list(reversed((await session.execute(query)).scalars().all()))
 
 
 async def events_of(session: AsyncSession, order_id: int) -> Sequence[OrderEvent]:

@@ -26,7 +26,8 @@ async def get_order(order_id: int, ctx: Context) -> dict[str, Any]:
         order = await db.get(Order, order_id)
         if order is None:
             raise NotFound("no such order", code="ORDER_NOT_FOUND")
-        view = admin_order_view(order, list(await repo.events_of(db, order.id)))
+        events = [*await repo.events_of(db, order.id), *await repo.unverified_claims(db, order.out_trade_no)]
+        view = admin_order_view(order, sorted(events, key=lambda e: e.id))
         return {**view, "refunds": [refunds.refund_view(r) for r in await repo.refunds_of(db, order.id)]}
 
 

@@ -103,7 +103,10 @@ class V2Gateway:
 
     async def query(self, out_trade_no: str) -> TradeStatus:
         answer = await self._call("/pay/orderquery", {"out_trade_no": out_trade_no}, out_trade_no=out_trade_no)
-        return _trade_status(answer, state_field="trade_state")
+        try:
+            return _trade_status(answer, state_field="trade_state")
+        except ProtocolError as exc:  # a signed but unreadable answer tells us nothing: ask again later
+            raise UpstreamUnavailable(f"/pay/orderquery: {exc.message}") from None
 
     async def close(self, out_trade_no: str) -> None:
         await self._call("/pay/closeorder", {"out_trade_no": out_trade_no}, out_trade_no=out_trade_no)
@@ -286,9 +289,11 @@ class V2Gateway:
 def _trade_status(fields: Mapping[str, str], *, state_field: str) -> TradeStatus:
     try:
         state = WechatTradeState(fields.get(state_field, ""))
-        amount = int(fields.get("total_fee", ""))
+        # Unpaid trades may come back without payment fields; a paid one must say what was paid.
+        paid = state in (WechatTradeState.SUCCESS, WechatTradeState.REFUND)
+        amount = int(fields["total_fee"]) if paid or fields.get("total_fee") else 0
         paid_at = parse_beijing(fields["time_end"]) if fields.get("time_end") else None
-    except (ValueError, ProtocolError):
+    except (KeyError, ValueError, ProtocolError):
         raise ProtocolError("trade fields are malformed", code="TRADE_FIELDS_INVALID") from None
     out_trade_no = fields.get("out_trade_no", "")
     if not out_trade_no:

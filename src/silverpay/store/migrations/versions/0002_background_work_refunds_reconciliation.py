@@ -95,6 +95,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("check_attempts", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("lease_until", UTCDateTime(), nullable=True))
         batch_op.create_index(batch_op.f("ix_orders_next_check_at"), ["next_check_at"], unique=False)
+    # Orders already waiting for a payment get their first sweep now.
+    op.execute("UPDATE orders SET next_check_at = updated_at WHERE status = 'PAYING'")
 
 
 def downgrade() -> None:
