@@ -144,7 +144,7 @@ def worker() -> None:
     import asyncio
     import signal
 
-    from silverpay.api.app import build_context
+    from silverpay.bootstrap import build_context
     from silverpay.config import Settings
     from silverpay.errors import ConfigError
     from silverpay.jobs.worker import Worker
@@ -188,7 +188,7 @@ def reconcile_command(
     import asyncio
     import datetime as dt
 
-    from silverpay.api.app import build_context
+    from silverpay.bootstrap import build_context
     from silverpay.config import Settings
     from silverpay.errors import SilverpayError
     from silverpay.logs import configure
