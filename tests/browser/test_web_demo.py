@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.e2e.processes import free_port
+from tests.e2e.processes import free_port, stop
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -93,12 +93,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         config = httpx.get(url + "config.json", timeout=10).json()
         yield Demo(url=url, sim_base=config["simBase"], log_path=log_path)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

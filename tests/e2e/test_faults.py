@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from silverpay.sim.config import DEMO_APPID
-from tests.e2e.processes import Process, free_port, silverpay, wait_for
+from tests.e2e.processes import Process, free_port, silverpay, stop, wait_for
 from tests.e2e.stack import ADMIN, V3Files, service_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -58,7 +58,7 @@ class Shop:
         with open(self.logs / f"worker-{secrets.token_hex(3)}.log", "wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "silverpay", "worker"], env={**os.environ, **self.env},
                                     stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-        self.stack.callback(_stop, proc)
+        self.stack.callback(stop, proc, 15)
         return proc
 
     def close(self) -> None:
@@ -111,15 +111,6 @@ def _retry(call: Any, attempts: int = 30) -> Any:
             return response.json()
         time.sleep(0.1)  # 503: WeChat's SYSTEMERROR; the same call is safe to repeat
     raise AssertionError("gave up after repeated upstream errors")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(params=["v2", "v3"])

@@ -19,11 +19,11 @@ from silverpay.domain.refunds import RefundStatus, check_refund, status_after_re
 from silverpay.errors import (
     Conflict,
     NotFound,
-    NotificationRejected,
     ProtocolError,
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from silverpay.service import payments
 from silverpay.service.context import ServiceContext
 from silverpay.service.payments import Delivery, replayed
 from silverpay.store import repo
@@ -197,18 +197,8 @@ async def handle_notification(ctx: ServiceContext, body: bytes) -> NotificationR
     try:
         result = ctx.gateway.parse_refund_notification(body)
     except ProtocolError as rejected:
-        return await reject_notification(ctx, rejected)
+        return await payments.reject_notification(ctx, rejected, kind="wechat.refund_notify")
     return await settle_notification(ctx, result)
-
-
-async def reject_notification(ctx: ServiceContext, rejected: ProtocolError) -> NotificationReply:
-    now = ctx.clock()
-    claimed = rejected.claimed_out_trade_no if isinstance(rejected, NotificationRejected) else ""
-    log.warning("refund notification rejected code=%s", rejected.code)
-    async with ctx.sessions.begin() as db:  # kept under the claimed number, not on the order (see payments)
-        repo.add_event(db, None, "wechat.refund_notify", {"verified": False, "code": rejected.code},
-                       now=utc(now), out_trade_no=claimed)  # fmt: skip
-    return ctx.gateway.reply(False, "invalid notification")
 
 
 async def settle_notification(
