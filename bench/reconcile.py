@@ -29,8 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from silverpay.beijing import BEIJING
 from silverpay.wechat.v2 import bill
-from silverpay.wechat.v2.times import BEIJING
 
 DAY = date(2026, 11, 26)
 PLANTED_AMOUNT = 7

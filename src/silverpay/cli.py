@@ -8,7 +8,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from silverpay.sim import config as sim_defaults
+from silverpay.demo import defaults as demo_defaults
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="WeChat mini-program payments.")
 console = Console()
@@ -25,20 +25,20 @@ def _root() -> None:
 def sim(
     host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 9000,
-    appid: Annotated[str, typer.Option(envvar="SILVERPAY_WECHAT_APPID")] = sim_defaults.DEMO_APPID,
+    appid: Annotated[str, typer.Option(envvar="SILVERPAY_WECHAT_APPID")] = demo_defaults.DEMO_APPID,
     secret: Annotated[str, typer.Option(envvar="SILVERPAY_WECHAT_SECRET", show_default=False)] = (
-        sim_defaults.DEMO_SECRET
+        demo_defaults.DEMO_SECRET
     ),
-    mch_id: Annotated[str, typer.Option(envvar="SILVERPAY_WECHAT_MCH_ID")] = sim_defaults.DEMO_MCH_ID,
+    mch_id: Annotated[str, typer.Option(envvar="SILVERPAY_WECHAT_MCH_ID")] = demo_defaults.DEMO_MCH_ID,
     api_key: Annotated[str, typer.Option(envvar="SILVERPAY_WECHAT_API_KEY", show_default=False)] = (
-        sim_defaults.DEMO_API_KEY
+        demo_defaults.DEMO_API_KEY
     ),
     api_v3_key: Annotated[
         str,
         typer.Option(
             envvar="SILVERPAY_WECHAT_API_V3_KEY", show_default=False, help="the merchant's APIv3 key (32 bytes)"
         ),
-    ] = sim_defaults.DEMO_API_V3_KEY,
+    ] = demo_defaults.DEMO_API_V3_KEY,
     mch_serial: Annotated[
         str, typer.Option(envvar="SILVERPAY_WECHAT_MCH_SERIAL", help="the merchant API certificate serial (v3)")
     ] = "",
@@ -90,20 +90,26 @@ def sim(
 def serve(
     host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="server processes sharing the port")] = 1,
+    access_log: Annotated[bool, typer.Option("--access-log", help="log every request (off: it costs CPU)")] = False,
 ) -> None:
-    """Run the merchant service (configured by SILVERPAY_* environment variables, see README)."""
-    from silverpay.api.app import create_app
+    """Run the merchant service (configured by SILVERPAY_* environment variables, see README).
+
+    With --workers N, N processes serve the same port; each runs the embedded worker unless
+    SILVERPAY_EMBEDDED_WORKER=0, and they share the background work safely (claims with SKIP LOCKED).
+    """
     from silverpay.config import Settings
     from silverpay.errors import ConfigError
     from silverpay.logs import configure
 
     configure()
     try:
-        service = create_app(Settings())
+        Settings().check_ready()  # here, before the processes start
     except ConfigError as error:
         console.print(f"[red]configuration error:[/] {error.message}")
         raise typer.Exit(2) from None
-    uvicorn.run(service, host=host, port=port, log_level="info")
+    uvicorn.run("silverpay.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                loop="uvloop", http="httptools", access_log=access_log, log_level="info")  # fmt: skip
 
 
 @app.command()
@@ -120,7 +126,7 @@ def demo(
     import asyncio
     from typing import cast
 
-    from silverpay.demo import ApiVersion, DemoFailed, V3KeyMode, run_demo
+    from silverpay.demo.walkthrough import ApiVersion, DemoFailed, V3KeyMode, run_demo
     from silverpay.logs import configure
 
     if api not in ("v2", "v3") or v3_keys not in ("public-key", "certificate"):
@@ -144,7 +150,7 @@ def worker() -> None:
     import asyncio
     import signal
 
-    from silverpay.bootstrap import build_context
+    from silverpay.bootstrap import built
     from silverpay.config import Settings
     from silverpay.errors import ConfigError
     from silverpay.jobs.worker import Worker
@@ -153,25 +159,23 @@ def worker() -> None:
 
     configure()
     settings = Settings()
+    try:
+        settings.check_ready()
+    except ConfigError as error:
+        console.print(f"[red]configuration error:[/] {error.message}")
+        raise typer.Exit(2) from None
 
     async def run() -> None:
-        try:
-            ctx, engine, close = build_context(settings)
-        except ConfigError as error:
-            console.print(f"[red]configuration error:[/] {error.message}")
-            raise typer.Exit(2) from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        try:
+        async with built(settings) as parts:
             if settings.auto_migrate:
-                await upgrade(engine)
-            work = Worker(ctx, concurrency=settings.worker_concurrency, batch=settings.worker_batch,
+                await upgrade(parts.engine)
+            work = Worker(parts.ctx, concurrency=settings.worker_concurrency, batch=settings.worker_batch,
                           rate_per_s=settings.wechat_rate_limit_per_s)  # fmt: skip
             await work.run(stop, poll_s=settings.worker_poll_s)
-        finally:
-            await close()
 
     asyncio.run(run())
 
@@ -188,7 +192,7 @@ def reconcile_command(
     import asyncio
     import datetime as dt
 
-    from silverpay.bootstrap import build_context
+    from silverpay.bootstrap import built
     from silverpay.config import Settings
     from silverpay.errors import SilverpayError
     from silverpay.logs import configure
@@ -204,13 +208,10 @@ def reconcile_command(
 
     async def run() -> int:
         settings = Settings()
-        ctx, engine, close = build_context(settings)
-        try:
+        async with built(settings) as parts:
             if settings.auto_migrate:
-                await upgrade(engine)
-            report = await run_reconciliation(ctx, day, csv_path=csv_path, console=console)
-        finally:
-            await close()
+                await upgrade(parts.engine)
+            report = await run_reconciliation(parts.ctx, day, csv_path=csv_path, console=console)
         print_report(console, report)
         return 1 if report.unresolved else 0
 

@@ -19,11 +19,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from silverpay.demo import defaults as demo
 from silverpay.errors import ConfigError
-from silverpay.sim import config as demo
-from silverpay.wechat.v3.gateway import V3Credentials
+from silverpay.store.db import PoolSettings
+from silverpay.wechat.v3.credentials import V3Credentials
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./silverpay.db"
+# Requests hold a connection only for a transaction of a few round trips: a few serve many.
+API_DB_CONNECTIONS = 6
 
 
 class Settings(BaseSettings):
@@ -61,6 +64,10 @@ class Settings(BaseSettings):
     wechat_cert_path: str = ""  # merchant client certificate (PEM) for secapi/pay/refund (mutual TLS)
     wechat_key_path: str = ""
 
+    db_pool_size: int | None = Field(None, ge=1, le=500)  # connections per pool and process; default below
+    db_pool_recycle_s: int = Field(1800, ge=30, le=86400)  # replace a connection after this long
+    db_pgbouncer: bool = False  # PostgreSQL behind PgBouncer in transaction mode: no named prepared statements
+
     embedded_worker: bool = True  # run the background worker inside `serve`
     sweep_schedule_s: str = "15,30,60,120,300,600,1800"  # query delays for pending payments; the last repeats
     worker_concurrency: int = Field(4, ge=1, le=64)
@@ -82,6 +89,12 @@ class Settings(BaseSettings):
     @property
     def sweep_schedule(self) -> tuple[int, ...]:
         return tuple(int(part) for part in self.sweep_schedule_s.split(","))
+
+    def pool(self) -> PoolSettings:
+        """Connections per process: the worker's concurrency plus API_DB_CONNECTIONS for requests,
+        unless SILVERPAY_DB_POOL_SIZE says otherwise."""
+        size = self.db_pool_size or self.worker_concurrency + API_DB_CONNECTIONS
+        return PoolSettings(size=size, recycle_s=self.db_pool_recycle_s, pgbouncer=self.db_pgbouncer)
 
     @property
     def effective_refund_notify_url(self) -> str:

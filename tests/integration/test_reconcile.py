@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from sqlalchemy import update
 
+from silverpay.beijing import BEIJING
 from silverpay.service.reconcile import run_reconciliation
 from silverpay.store.models import Order
-from silverpay.wechat.v2.times import BEIJING
 from tests.databases import BACKENDS
 from tests.service_harness import ADMIN, Harness, running_harness
 from tests.waiting import eventually

@@ -117,18 +117,18 @@ async def test_closed_refund_releases_its_amount(svc: Harness) -> None:
     assert (await svc.refund(order["id"], 1000)).status_code == 201
 
 
-async def test_change_needs_an_operator(svc: Harness) -> None:
+async def test_abnormal_refund_needs_an_operator(svc: Harness) -> None:
     _, order = await paid(svc)
-    await svc.faults(refund_outcome="CHANGE")
+    await svc.faults(refund_outcome="CHANGE")  # v2's word at WeChat; silverpay's is ABNORMAL (v3's)
     refund = (await svc.refund(order["id"], 500)).json()
     await svc.advance(2)
 
     async def changed() -> bool:
-        return await refund_status(svc, order["id"], refund["out_refund_no"]) == "CHANGE"
+        return await refund_status(svc, order["id"], refund["out_refund_no"]) == "ABNORMAL"
 
     await eventually(changed)
     view = await svc.admin_order(order["id"])
-    assert view["needs_review"] and "CHANGE" in view["review_reason"]
+    assert view["needs_review"] and "ABNORMAL" in view["review_reason"]
     assert (await svc.refund(order["id"], 501)).status_code == 409  # still reserved
 
 

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
+from silverpay.beijing import BEIJING
 from silverpay.errors import UpstreamUnavailable
-from silverpay.service.reconcile import run_reconciliation
+from silverpay.service.reconcile import read_bill, run_reconciliation
 from silverpay.sim import v3_rules
 from silverpay.sim.config import DEMO_APPID, DEMO_MCH_ID
-from silverpay.wechat.v2.times import BEIJING
+from silverpay.wechat.v2 import xml
 from silverpay.wechat.v3 import keys
-from silverpay.wechat.v3.gateway import V3Gateway
+from silverpay.wechat.v3.client import V3PayClient
 from silverpay.wechat.v3.signing import SIGNTEST_PREFIX
 from tests.databases import BACKENDS
 from tests.service_harness import Harness, KeyMode, Shopper, running_harness, v3_notification
@@ -32,10 +33,10 @@ async def v3(database_url: str) -> AsyncIterator[Harness]:
         yield h
 
 
-def gateway(h: Harness) -> V3Gateway:
-    gw = h.api._transport.app.state.ctx.gateway  # type: ignore[attr-defined]
-    assert isinstance(gw, V3Gateway)
-    return gw
+def pay_client(h: Harness) -> V3PayClient:
+    client = h.api._transport.app.state.ctx.pay  # type: ignore[attr-defined]
+    assert isinstance(client, V3PayClient)
+    return client
 
 
 async def status(h: Harness, shopper: Shopper, order_id: int) -> str:
@@ -106,7 +107,7 @@ async def test_pay_notify_confirm_refund_in_each_key_mode(database_url: str, key
         notified = await events(h, order["id"], "wechat.notify")
         assert notified[0]["detail"]["sign_type"] == "WECHATPAY2-SHA256-RSA2048"
         assert notified[0]["detail"]["notification_id"].startswith("EV-")
-        refreshes = gateway(h).platform.refreshes
+        refreshes = pay_client(h).platform.refreshes
         # Public-key mode never downloads; certificate mode once for everything; mixed when needed.
         assert refreshes == {"public_key": 0, "certificate": 1, "mixed": refreshes}[key_mode] <= 1
 
@@ -283,7 +284,7 @@ async def test_concurrent_duplicates_settle_once(v3: Harness) -> None:
 async def test_unknown_serial_refreshes_once_then_is_rate_limited(v3: Harness) -> None:
     alice = await v3.shopper()
     order = await prepaid(v3, alice)
-    platform = gateway(v3).platform
+    platform = pay_client(v3).platform
     before = platform.refreshes
     resource = transaction(v3, order["out_trade_no"], 2500)
     # Signed by the platform key under a certificate serial this public-key merchant never saw:
@@ -319,13 +320,14 @@ async def test_refund_notification_replay(v3: Harness) -> None:
 
 
 async def test_v2_endpoint_refuses_in_v3_mode(v3: Harness) -> None:
+    """Each endpoint answers in its own version's format; the configured version verifies."""
     response = await v3.api.post("/api/v1/wechat/notify", content=b"<xml></xml>")
-    assert response.status_code == 400 and response.json()["code"] == "FAIL"
+    assert response.status_code == 400 and xml.decode(response.content)["return_code"] == "FAIL"
 
 
 async def test_v3_endpoint_refuses_in_v2_mode(svc: Harness) -> None:
     response = await svc.api.post(V3_NOTIFY, content=b"{}")
-    assert response.status_code == 404 and response.json()["code"] == "FAIL"
+    assert response.status_code == 400 and response.json()["code"] == "FAIL"
 
 
 # Bills -----------------------------------------------------------------------------------------
@@ -352,13 +354,13 @@ async def test_bill_download_verify_and_reconcile(empty_database: str, tmp_path,
         assert (report.bill_rows, report.discrepancies) == (4, 0)
 
         path = tmp_path / "bill.txt"
-        assert await gateway(h).download_bill(day, path) is True
-        lines = list(gateway(h).read_bill(path))
+        assert await pay_client(h).download_bill(day, path) is True
+        lines = list(read_bill(path))
         assert {getattr(line, "out_trade_no", None) for line in lines} >= {o["out_trade_no"] for o in orders}
-        assert await gateway(h).download_bill(day - timedelta(days=30), tmp_path / "none.txt") is False
+        assert await pay_client(h).download_bill(day - timedelta(days=30), tmp_path / "none.txt") is False
 
         real = v3_rules.bill_answer
         monkeypatch.setattr(v3_rules, "bill_answer", lambda bill, url: {**real(bill, url), "hash_value": "0" * 40})
         with pytest.raises(UpstreamUnavailable, match="SHA1"):
-            await gateway(h).download_bill(day, tmp_path / "altered.txt")
+            await pay_client(h).download_bill(day, tmp_path / "altered.txt")
         assert not (tmp_path / "altered.txt").exists()

@@ -138,7 +138,7 @@ async def test_only_jsapi_is_enabled(harness: SimHarness) -> None:
 
 
 async def test_time_expire_too_soon(harness: SimHarness) -> None:
-    from silverpay.wechat.v2.times import format_beijing
+    from silverpay.beijing import format_beijing
 
     user = await harness.login()
     soon = format_beijing(harness.sim.clock.now() + 60)

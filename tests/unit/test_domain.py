@@ -5,10 +5,12 @@ import pytest
 from silverpay.domain.money import MAX_ORDER_FEN, format_yuan, order_amount, parse_yuan
 from silverpay.domain.orders import (
     ALLOWED_FROM,
+    Action,
     OrderStatus,
     Verdict,
     WechatTradeState,
     check_payment,
+    decide,
     verdict_for,
 )
 from silverpay.domain.refunds import MAX_REFUNDS_PER_ORDER, RefundStatus, check_refund, status_after_refunds
@@ -83,9 +85,46 @@ def test_refund_arithmetic() -> None:
     assert status_after_refunds(1000, 1000) is OrderStatus.REFUNDED
 
 
-def test_refund_status_mapping() -> None:
-    assert RefundStatus.from_wechat("REFUNDCLOSE") is RefundStatus.CLOSED
-    assert RefundStatus.from_wechat("ABNORMAL") is RefundStatus.CHANGE
-    assert RefundStatus.SUCCESS.final and not RefundStatus.CHANGE.final
+def test_refund_status_words_of_both_versions_map_to_one_neutral_status() -> None:
+    from silverpay.wechat.v2.client import refund_status
+    from silverpay.wechat.v3.resources import REFUND_STATUS
+
+    assert refund_status("REFUNDCLOSE") is REFUND_STATUS["CLOSED"] is RefundStatus.CLOSED
+    assert refund_status("CHANGE") is REFUND_STATUS["ABNORMAL"] is RefundStatus.ABNORMAL
+    assert refund_status("SUCCESS") is REFUND_STATUS["SUCCESS"] is RefundStatus.SUCCESS
+    assert RefundStatus.SUCCESS.final and not RefundStatus.ABNORMAL.final
     with pytest.raises(ValueError):
-        RefundStatus.from_wechat("MAYBE")
+        refund_status("MAYBE")
+
+
+S, W = OrderStatus, WechatTradeState
+
+
+@pytest.mark.parametrize(
+    ("status", "txid", "state", "paid", "paid_txid", "action", "reason"),
+    [
+        (S.PAYING, None, W.SUCCESS, 1000, "T1", Action.SETTLE, ""),
+        (S.CREATED, None, W.SUCCESS, 1000, "T1", Action.SETTLE, ""),
+        (S.PAYING, None, W.REFUND, 1000, "T1", Action.SETTLE, ""),  # refunded at WeChat: it was paid first
+        (S.PAYING, None, W.SUCCESS, 999, "T1", Action.FLAG, "amount mismatch"),
+        (S.CLOSED, None, W.SUCCESS, 1000, "T1", Action.FLAG, "after the order was closed"),
+        (S.PAID, "T1", W.SUCCESS, 1000, "T1", Action.DUPLICATE, ""),
+        (S.PAID, "T1", W.SUCCESS, 1000, "T2", Action.FLAG, "second transaction T2"),
+        (S.REFUNDED, "T1", W.SUCCESS, 1000, "", Action.DUPLICATE, ""),
+        (S.PAYING, None, W.CLOSED, 0, "", Action.CLOSE, ""),
+        (S.CREATED, None, W.REVOKED, 0, "", Action.CLOSE, ""),
+        (S.PAID, "T1", W.CLOSED, 0, "", Action.FLAG, "CLOSED for an order paid here"),
+        (S.CLOSED, None, W.CLOSED, 0, "", Action.DUPLICATE, ""),
+        (S.PAYING, None, W.NOTPAY, 0, "", Action.PENDING, ""),
+        (S.PAYING, None, W.USERPAYING, 0, "", Action.PENDING, ""),
+        (S.PAYING, None, W.PAYERROR, 0, "", Action.PENDING, ""),
+        (S.PAID, "T1", W.NOTPAY, 0, "", Action.PENDING, ""),
+    ],
+)
+def test_decide_what_wechats_view_does_to_an_order(
+    status: OrderStatus, txid: str | None, state: WechatTradeState, paid: int, paid_txid: str, action: Action,
+    reason: str,
+) -> None:  # fmt: skip
+    decision = decide(status, 1000, txid, state, paid, paid_txid)
+    assert decision.action is action
+    assert reason in decision.reason and (decision.reason == "") == (action is not Action.FLAG)

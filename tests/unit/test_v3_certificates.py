@@ -9,11 +9,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from silverpay.beijing import parse_rfc3339
 from silverpay.errors import ConfigError, DecryptionError, ProtocolError, SignatureError
 from silverpay.wechat.v3 import aead, certificates, keys
 from silverpay.wechat.v3.certificates import PlatformCertificate
 from silverpay.wechat.v3.signing import Failure, Signer, Verifier
-from silverpay.wechat.v3.times import parse_rfc3339
 
 API_V3_KEY = "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb"
 NOW = 1_700_000_000.0

@@ -186,22 +186,20 @@ def test_oversized_body(p: Platform) -> None:
 # Replies ---------------------------------------------------------------------------------------
 
 
-def test_success_reply() -> None:
-    reply = notification.notification_reply(True)
-    assert reply.status_code == 200
-    assert json.loads(reply.body) == {"code": "SUCCESS", "message": "成功"}
-    assert reply.media_type == "application/json"
-    assert notification.reply_accepted(reply.status_code)
+def test_the_services_replies_read_as_wechat_reads_them() -> None:
+    from silverpay.api.routes.wechat import v2_reply, v3_reply
+    from silverpay.service.notifications import Ack
+    from silverpay.wechat.v2 import xml
 
-
-def test_failure_reply() -> None:
-    reply = notification.notification_reply(False, "签名错误")
-    assert reply.status_code == 400
-    assert json.loads(reply.body) == {"code": "FAIL", "message": "签名错误"}
-    assert not notification.reply_accepted(reply.status_code)
-    assert notification.notification_reply(False, status=500).status_code == 500
-    with pytest.raises(ValueError):
-        notification.notification_reply(False, status=200)
+    accepted = v3_reply(Ack(True))
+    assert accepted.status_code == 204 and accepted.body == b""
+    assert notification.reply_accepted(accepted.status_code)
+    refused = v3_reply(Ack(False, "签名错误"))
+    assert refused.status_code == 400 and json.loads(refused.body) == {"code": "FAIL", "message": "签名错误"}
+    assert not notification.reply_accepted(refused.status_code)
+    assert v3_reply(Ack(False, "retry"), status=500).status_code == 500
+    assert xml.decode(v2_reply(Ack(True)).body) == {"return_code": "SUCCESS", "return_msg": "OK"}
+    assert xml.decode(v2_reply(Ack(False, "bad")).body) == {"return_code": "FAIL", "return_msg": "bad"}
 
 
 @pytest.mark.parametrize(("status", "accepted"), [(200, True), (204, True), (201, False), (302, False), (500, False)])

@@ -77,8 +77,8 @@ def test_the_simulators_transaction_is_what_the_gateway_reads() -> None:
 
 @pytest.mark.parametrize("err_code", sorted(V3_ERRORS))
 def test_every_translated_error_reads_back_as_v2_would(err_code: str) -> None:
-    """The simulator's v3 error for a v2 err_code maps to the exception class v2's gateway raises."""
-    from silverpay.wechat.v2.gateway import BY_ERR_CODE, RETRYABLE
+    """The simulator's v3 error for a v2 err_code maps to the exception class v2 raises."""
+    from silverpay.wechat.v2.client import BY_ERR_CODE, RETRYABLE
 
     fail = v3_error(BizFail(err_code, "…"))
     error = error_for(fail.status, f'{{"code":"{fail.code}","message":"…"}}'.encode())

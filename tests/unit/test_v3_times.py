@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from silverpay.beijing import format_rfc3339, parse_rfc3339
 from silverpay.errors import ProtocolError
 from silverpay.wechat.v3.json_body import dumps, loads_object
-from silverpay.wechat.v3.times import format_rfc3339, parse_rfc3339
 
 
 def test_format_is_beijing_whole_seconds() -> None:

@@ -13,15 +13,14 @@ import httpx
 from fastapi import FastAPI
 
 from silverpay.api import errors
-from silverpay.api.routes import admin, auth, notify, orders, products, reconciliations
-from silverpay.bootstrap import build_context
+from silverpay.api.routes import admin, auth, orders, products, reconciliations, wechat
+from silverpay.bootstrap import WechatPay, built
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
 from silverpay.jobs.worker import Worker
 from silverpay.service.catalogue import seed_demo_catalogue
 from silverpay.service.context import ServiceContext
 from silverpay.store.migrate import upgrade
-from silverpay.wechat.gateway import PayGateway
 
 
 @contextlib.asynccontextmanager
@@ -46,22 +45,21 @@ def create_app(
     *,
     http: httpx.AsyncClient | None = None,
     clock: Clock = system_clock,
-    gateway: PayGateway | None = None,
+    pay: WechatPay | None = None,
 ) -> FastAPI:
-    """``http`` and ``gateway`` are the test seams: pass a client on an ASGI transport, or a fake."""
-    ctx, engine, close = build_context(settings, http=http, clock=clock, gateway=gateway)
+    """``http`` and ``pay`` are the test seams: pass a client on an ASGI transport, or fakes."""
+    settings.check_ready()  # missing credentials stop here, before anything is served
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        try:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with built(settings, http=http, clock=clock, pay=pay) as parts:
             if settings.auto_migrate:
-                await upgrade(engine)
+                await upgrade(parts.engine)
             if settings.demo_mode:
-                await seed_demo_catalogue(ctx)
-            async with embedded_worker(ctx, settings):
+                await seed_demo_catalogue(parts.ctx)
+            app.state.ctx = parts.ctx
+            async with embedded_worker(parts.ctx, settings):
                 yield
-        finally:
-            await close()
 
     app = FastAPI(
         title="silverpay",
@@ -69,10 +67,10 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.ctx = ctx
     app.state.admin_token = settings.admin_token.get_secret_value()
     errors.install(app)
-    for module in (auth, products, orders, notify, admin, reconciliations):
+    app.router.routes.extend(wechat.routes)
+    for module in (auth, products, orders, admin, reconciliations):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["operator"])
@@ -80,3 +78,11 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app as `silverpay serve` runs it, in each server process: settings from the environment."""
+    from silverpay.logs import configure
+
+    configure()
+    return create_app(Settings())

@@ -1,4 +1,5 @@
-"""Request-scoped dependencies: the service context, the calling user, the operator."""
+"""Request-scoped dependencies: the service context, the calling user, the operator. All async:
+a sync dependency would cost a hop to the thread pool on every request."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from silverpay.service.auth import verify_token
 from silverpay.service.context import ServiceContext
 
 
-def context(request: Request) -> ServiceContext:
+async def context(request: Request) -> ServiceContext:
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
@@ -27,11 +28,11 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def current_user_id(request: Request, ctx: Context) -> int:
+async def current_user_id(request: Request, ctx: Context) -> int:
     return verify_token(_bearer(request), now=ctx.clock(), secret=ctx.jwt_secret)
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     expected: str = request.app.state.admin_token
     given = _bearer(request)
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):

@@ -83,6 +83,43 @@ class PaymentCheck:
     reason: str = ""
 
 
+class Action(StrEnum):
+    SETTLE = "settled"  # the order becomes PAID
+    CLOSE = "closed"  # the order becomes CLOSED
+    FLAG = "flagged"  # not applied: an operator must look (needs_review)
+    DUPLICATE = "duplicate"  # already what WeChat says: nothing to do
+    PENDING = "pending"  # nothing final at WeChat yet
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str = ""  # why, for a FLAG
+
+
+def decide(
+    status: OrderStatus, amount_fen: int, transaction_id: str | None, state: WechatTradeState, paid_fen: int,
+    paid_transaction_id: str,
+) -> Decision:  # fmt: skip
+    """What WeChat's view of a trade (``state``, the amount and transaction it reports) does to an
+    order in ``status``: the one rule for notifications, queries, confirms and the sweeper."""
+    verdict = verdict_for(state)
+    if verdict is Verdict.PAID:
+        if status.paid:
+            if paid_transaction_id and transaction_id and paid_transaction_id != transaction_id:
+                return Decision(Action.FLAG, f"second transaction {paid_transaction_id} for a paid order")
+            return Decision(Action.DUPLICATE)
+        check = check_payment(amount_fen, status, paid_fen)
+        return Decision(Action.SETTLE) if check.ok else Decision(Action.FLAG, check.reason)
+    if verdict is Verdict.CLOSED:
+        if status in OPEN:
+            return Decision(Action.CLOSE)
+        if status.paid:
+            return Decision(Action.FLAG, f"WeChat reports {state.value} for an order paid here")
+        return Decision(Action.DUPLICATE)
+    return Decision(Action.PENDING)
+
+
 def check_payment(order_amount_fen: int, status: OrderStatus, paid_amount_fen: int) -> PaymentCheck:
     if paid_amount_fen != order_amount_fen:
         return PaymentCheck(

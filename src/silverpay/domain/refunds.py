@@ -14,20 +14,11 @@ class RefundStatus(StrEnum):
     PROCESSING = "PROCESSING"  # asked for, outcome not known yet: its amount stays reserved
     SUCCESS = "SUCCESS"
     CLOSED = "CLOSED"  # failed: the amount is released
-    CHANGE = "CHANGE"  # WeChat could not pay it out; an operator must act: the amount stays reserved
+    ABNORMAL = "ABNORMAL"  # WeChat could not pay it out; an operator must act: the amount stays reserved
 
     @property
     def final(self) -> bool:
         return self in (RefundStatus.SUCCESS, RefundStatus.CLOSED)
-
-    @classmethod
-    def from_wechat(cls, value: str) -> RefundStatus:
-        """WeChat's refund_status / v3 status; REFUNDCLOSE and FAIL mean closed, ABNORMAL needs a human."""
-        mapping = {"SUCCESS": cls.SUCCESS, "PROCESSING": cls.PROCESSING, "REFUNDCLOSE": cls.CLOSED,
-                   "CLOSED": cls.CLOSED, "FAIL": cls.CLOSED, "CHANGE": cls.CHANGE, "ABNORMAL": cls.CHANGE}  # fmt: skip
-        if value not in mapping:
-            raise ValueError(f"unknown refund status {value!r}")
-        return mapping[value]
 
 
 def check_refund(paid_fen: int, reserved_fen: int, refund_count: int, amount_fen: int) -> None:

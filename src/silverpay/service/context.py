@@ -1,4 +1,4 @@
-"""What every use case may touch, handed in by the composition root (``api/app.py``)."""
+"""What every use case may touch, handed in by the composition root (:mod:`silverpay.bootstrap`)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silverpay.clock import Clock
-from silverpay.wechat.gateway import PayGateway
+from silverpay.store.ledger import Ledger
+from silverpay.wechat.gateway import NotificationVerifier, PayClient
 from silverpay.wechat.login import LoginClient
 
 
 @dataclass(frozen=True)
 class ServiceContext:
-    sessions: async_sessionmaker[AsyncSession]
-    gateway: PayGateway
+    sessions: async_sessionmaker[AsyncSession]  # the ORM, for the cold paths (catalogue, admin, refunds)
+    ledger: Ledger  # order state changes: the hot paths
+    pay: PayClient
+    verifier: NotificationVerifier
     login: LoginClient
     clock: Clock
     appid: str

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from silverpay.beijing import format_beijing
 from silverpay.clock import utc
 from silverpay.domain.money import order_amount
 from silverpay.domain.orders import OrderStatus
@@ -17,8 +18,8 @@ from silverpay.errors import Conflict, NotFound
 from silverpay.service.context import ServiceContext
 from silverpay.service.views import order_view
 from silverpay.store import repo
+from silverpay.store.ledger import CoreLedger, OrderRow
 from silverpay.store.models import IdempotencyRecord, Order, Product
-from silverpay.wechat.v2.times import format_beijing
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ async def create_order(
 ) -> Created:
     request_hash = _request_hash(product_id, quantity)
     try:
-        async with ctx.sessions.begin() as db:
+        async with ctx.sessions.begin() as db, CoreLedger.joining(await db.connection()) as tx:
             if idempotency_key:
                 record = await repo.idempotency_record(db, user_id, idempotency_key)
                 if record is not None:
@@ -79,7 +80,7 @@ async def create_order(
             )
             db.add(order)
             await db.flush()
-            repo.add_event(db, order, "status", {"from": None, "to": order.status, "source": "create"}, now=utc(now))
+            tx.event(order, "status", {"from": None, "to": order.status, "source": "create"}, now=utc(now))
             body = order_view(order)
             if idempotency_key:
                 db.add(
@@ -100,10 +101,9 @@ async def create_order(
         return _replay(record, request_hash)
 
 
-async def owned_order(ctx: ServiceContext, user_id: int, order_id: int) -> Order:
+async def owned_order(ctx: ServiceContext, user_id: int, order_id: int) -> OrderRow:
     """The caller's own order; someone else's is indistinguishable from a missing one."""
-    async with ctx.sessions() as db:
-        order = await db.get(Order, order_id)
+    order = await ctx.ledger.get(order_id)
     if order is None or order.user_id != user_id:
         raise NotFound("no such order", code="ORDER_NOT_FOUND")
     return order

@@ -1,25 +1,25 @@
-"""Paying, confirming, cancelling, and settling orders from what WeChat says.
+"""Paying, confirming, cancelling and expiring orders, and settling them from what WeChat says.
 
 The rule everywhere: call WeChat outside any database transaction, then apply its answer in one
-short transaction that locks the order row and moves it with a guarded UPDATE. Whatever arrives
-first (notification, confirm, cancel, a background query) settles the order; the others find it
-settled and record themselves as duplicates.
+short ledger transaction that locks the order row and moves it with a guarded UPDATE. Whatever
+arrives first (notification, confirm, cancel, the sweeper) settles the order; the others find it
+settled and record themselves as duplicates. What an answer does is :func:`domain.orders.decide`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Awaitable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from silverpay.clock import utc
-from silverpay.domain.orders import OPEN, OrderStatus, Verdict, check_payment, verdict_for
+from silverpay.domain.orders import OPEN, Action, OrderStatus, decide
 from silverpay.errors import (
     Conflict,
-    NotificationRejected,
-    ProtocolError,
+    NotFound,
+    SilverpayError,
     TradeAlreadyPaid,
     TradeClosed,
     TradeNotFound,
@@ -29,8 +29,8 @@ from silverpay.service.context import ServiceContext
 from silverpay.service.orders import owned_order
 from silverpay.service.views import order_view
 from silverpay.store import repo
-from silverpay.store.models import Order, User
-from silverpay.wechat.gateway import Notification, NotificationReply, PayParams, PrepayRequest, TradeStatus
+from silverpay.store.ledger import Due, LedgerTx, OrderRow
+from silverpay.wechat.gateway import PayParams, PrepayRequest, TradeStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ MIN_PAYABLE_S = 5 * 60 + 30  # WeChat wants time_expire at least 5 minutes ahead
 CLOSE_MIN_AGE_S = 5 * 60  # WeChat ignores closeorder in an order's first 5 minutes (SPEC §2.6)
 
 
-def _trade_detail(trade: TradeStatus) -> dict[str, Any]:
+def trade_detail(trade: TradeStatus) -> dict[str, Any]:
     return {
         "trade_state": trade.state.value,
         "amount_fen": trade.amount_fen,
@@ -48,67 +48,67 @@ def _trade_detail(trade: TradeStatus) -> dict[str, Any]:
     }
 
 
-async def _record_failure(ctx: ServiceContext, order: Order, kind: str, error: UpstreamError) -> None:
-    log.warning("%s failed out_trade_no=%s code=%s: %s", kind, order.out_trade_no, error.code, error.message)
-    async with ctx.sessions.begin() as db:
-        repo.add_event(db, order, kind, {"outcome": "error", "code": error.code, "message": error.message},
-                       now=utc(ctx.clock()))  # fmt: skip
-
-
-async def apply_trade(db: AsyncSession, order: Order, trade: TradeStatus, *, now: float, source: str) -> str:
-    """Apply WeChat's view of a trade to a LOCKED order; returns what happened, for the record."""
-    verdict = verdict_for(trade.state)
-    status = OrderStatus(order.status)
-    if verdict is Verdict.PAID:
-        if status.paid:
-            if trade.transaction_id and order.transaction_id and trade.transaction_id != order.transaction_id:
-                await _flag(db, order, f"second transaction {trade.transaction_id} for a paid order", now)
-                return "flagged"
-            return "duplicate"
-        check = check_payment(order.amount_fen, status, trade.amount_fen)
-        if not check.ok:
-            await _flag(db, order, check.reason, now)
-            return "flagged"
+async def apply_trade(
+    tx: LedgerTx, order: OrderRow, trade: TradeStatus, *, now: float, source: str
+) -> tuple[str, OrderRow]:
+    """Apply WeChat's view of a trade to a LOCKED order: what happened (for the record), and the row."""
+    decision = decide(OrderStatus(order.status), order.amount_fen, order.transaction_id, trade.state,
+                      trade.amount_fen, trade.transaction_id)  # fmt: skip
+    moved: OrderRow | None = None
+    if decision.action is Action.SETTLE:
         paid_at = utc(trade.paid_at if trade.paid_at is not None else now)
-        moved = await repo.transition(
-            db, order, OrderStatus.PAID, now=utc(now), source=source,
-            transaction_id=trade.transaction_id or None, paid_at=paid_at,
-        )  # fmt: skip
-        return "settled" if moved else "duplicate"
-    if verdict is Verdict.CLOSED:
-        if status in OPEN:
-            await repo.transition(db, order, OrderStatus.CLOSED, now=utc(now), source=source, closed_at=utc(now))
-            return "closed"
-        if status.paid:
-            await _flag(db, order, f"WeChat reports {trade.state.value} for an order paid here", now)
-            return "flagged"
-        return "duplicate"
-    return "pending"
+        moved = await tx.move(order, OrderStatus.PAID, now=utc(now), source=source,
+                              transaction_id=trade.transaction_id or None, paid_at=paid_at)  # fmt: skip
+    elif decision.action is Action.CLOSE:
+        moved = await tx.move(order, OrderStatus.CLOSED, now=utc(now), source=source, closed_at=utc(now))
+    elif decision.action is Action.FLAG:
+        flagged = await tx.flag(order, decision.reason, now=utc(now))  # a retried notification flags once
+        if flagged is not None:
+            log.warning("order flagged for review out_trade_no=%s: %s", order.out_trade_no, decision.reason)
+        return Action.FLAG.value, flagged or order
+    else:
+        return decision.action.value, order
+    return (decision.action.value, moved) if moved is not None else (Action.DUPLICATE.value, order)
 
 
-async def _flag(db: AsyncSession, order: Order, reason: str, now: float) -> None:
-    if await repo.flag_for_review(db, order, reason, now=utc(now)):  # a retried notification flags once
-        log.warning("order flagged for review out_trade_no=%s: %s", order.out_trade_no, reason)
+async def record_failure(ctx: ServiceContext, order: OrderRow, kind: str, error: UpstreamError) -> None:
+    log.warning("%s failed out_trade_no=%s code=%s: %s", kind, order.out_trade_no, error.code, error.message)
+    async with ctx.ledger.transaction() as tx:
+        tx.event(order, kind, {"outcome": "error", "code": error.code, "message": error.message},
+                 now=utc(ctx.clock()))  # fmt: skip
 
 
-async def sync_from_wechat(ctx: ServiceContext, order: Order, *, source: str) -> Order:
+async def sync_from_wechat(ctx: ServiceContext, order: OrderRow, *, source: str) -> OrderRow:
     """Ask WeChat (orderquery) and settle the order from its answer."""
     try:
-        trade = await ctx.gateway.query(order.out_trade_no)
+        trade = await ctx.pay.query(order.out_trade_no)
     except TradeNotFound:
-        async with ctx.sessions.begin() as db:
-            repo.add_event(db, order, "wechat.query", {"source": source, "outcome": "not found"}, now=utc(ctx.clock()))
+        async with ctx.ledger.transaction() as tx:
+            tx.event(order, "wechat.query", {"source": source, "outcome": "not found"}, now=utc(ctx.clock()))
         return order
     except UpstreamError as error:
-        await _record_failure(ctx, order, "wechat.query", error)
+        await record_failure(ctx, order, "wechat.query", error)
         raise
     now = ctx.clock()
-    async with ctx.sessions.begin() as db:
-        locked = await repo.lock_order(db, order.id)
-        outcome = await apply_trade(db, locked, trade, now=now, source=source)
-        repo.add_event(db, locked, "wechat.query", {"source": source, **_trade_detail(trade), "outcome": outcome},
-                       now=utc(now))  # fmt: skip
-        return locked
+    async with ctx.ledger.transaction() as tx:
+        locked = await _lock(tx, order.id)
+        outcome, settled = await apply_trade(tx, locked, trade, now=now, source=source)
+        tx.event(locked, "wechat.query", {"source": source, **trade_detail(trade), "outcome": outcome}, now=utc(now))
+    return settled
+
+
+async def _lock(tx: LedgerTx, order_id: int) -> OrderRow:
+    order = await tx.lock(order_id)
+    if order is None:
+        raise NotFound("no such order", code="ORDER_NOT_FOUND")
+    return order
+
+
+def _refuse_if_final(order: OrderRow) -> None:
+    if OrderStatus(order.status).paid:
+        raise Conflict("the order is already paid", code="ORDER_ALREADY_PAID")
+    if order.status == OrderStatus.CLOSED:
+        raise Conflict("the order is closed", code="ORDER_CLOSED")
 
 
 async def pay(ctx: ServiceContext, user_id: int, order_id: int) -> PayParams:
@@ -120,13 +120,13 @@ async def pay(ctx: ServiceContext, user_id: int, order_id: int) -> PayParams:
         and order.prepay_expires_at
         and order.prepay_expires_at.timestamp() > now + PREPAY_REUSE_MARGIN_S
     ):
-        return ctx.gateway.pay_params(order.prepay_id)
+        return ctx.pay.pay_params(order.prepay_id)
     if order.expires_at.timestamp() - now < MIN_PAYABLE_S:
         raise Conflict("the order has expired; create a new one", code="ORDER_EXPIRED")
     async with ctx.sessions() as db:
-        user = await db.get(User, order.user_id)
+        user = await repo.get_user(db, order.user_id)
     if user is None:
-        raise ProtocolError("order without a user")
+        raise NotFound("no such order", code="ORDER_NOT_FOUND")
     request = PrepayRequest(
         out_trade_no=order.out_trade_no,
         description=order.description,
@@ -137,35 +137,28 @@ async def pay(ctx: ServiceContext, user_id: int, order_id: int) -> PayParams:
         client_ip=order.client_ip,
     )
     try:
-        prepay = await ctx.gateway.prepay(request)
+        prepay = await ctx.pay.prepay(request)
     except (TradeAlreadyPaid, TradeClosed) as answer:
         # WeChat knows better than we do: settle from its record instead of failing.
-        await _record_failure(ctx, order, "wechat.prepay", answer)
+        await record_failure(ctx, order, "wechat.prepay", answer)
         _refuse_if_final(await sync_from_wechat(ctx, order, source="pay"))
         raise Conflict("WeChat reports this order as settled", code=answer.code) from None
     except UpstreamError as error:
-        await _record_failure(ctx, order, "wechat.prepay", error)
+        await record_failure(ctx, order, "wechat.prepay", error)
         raise
     now = ctx.clock()
-    async with ctx.sessions.begin() as db:
-        locked = await repo.lock_order(db, order.id)
-        repo.add_event(db, locked, "wechat.prepay", {"outcome": "ok", "prepay_id": prepay.prepay_id}, now=utc(now))
-        moved = await repo.transition(
-            db, locked, OrderStatus.PAYING, now=utc(now), source="pay",
+    async with ctx.ledger.transaction() as tx:
+        locked = await _lock(tx, order.id)
+        tx.event(locked, "wechat.prepay", {"outcome": "ok", "prepay_id": prepay.prepay_id}, now=utc(now))
+        moved = await tx.move(
+            locked, OrderStatus.PAYING, now=utc(now), source="pay",
             prepay_id=prepay.prepay_id, prepay_expires_at=utc(prepay.expires_at),
             wechat_created_at=locked.wechat_created_at or utc(now),
             next_check_at=locked.next_check_at or utc(now + ctx.next_check_delay(0)),  # the sweeper's first look
         )  # fmt: skip
-    if not moved:  # settled or closed while we were asking WeChat
+    if moved is None:  # settled or closed while we were asking WeChat
         _refuse_if_final(locked)
-    return ctx.gateway.pay_params(prepay.prepay_id)
-
-
-def _refuse_if_final(order: Order) -> None:
-    if OrderStatus(order.status).paid:
-        raise Conflict("the order is already paid", code="ORDER_ALREADY_PAID")
-    if order.status == OrderStatus.CLOSED:
-        raise Conflict("the order is closed", code="ORDER_CLOSED")
+    return ctx.pay.pay_params(prepay.prepay_id)
 
 
 async def confirm(ctx: ServiceContext, user_id: int, order_id: int) -> dict[str, Any]:
@@ -176,16 +169,21 @@ async def confirm(ctx: ServiceContext, user_id: int, order_id: int) -> dict[str,
     return order_view(await sync_from_wechat(ctx, order, source="confirm"))
 
 
+async def _close_unprepaid(ctx: ServiceContext, order_id: int, *, source: str) -> OrderRow:
+    """Close an order that never reached WeChat, here only; whatever a concurrent pay made of it otherwise."""
+    now = ctx.clock()
+    async with ctx.ledger.transaction() as tx:
+        locked = await _lock(tx, order_id)
+        if locked.status != OrderStatus.CREATED:
+            return locked
+        moved = await tx.move(locked, OrderStatus.CLOSED, now=utc(now), source=source, closed_at=utc(now))
+        return moved or locked
+
+
 async def cancel(ctx: ServiceContext, user_id: int, order_id: int) -> dict[str, Any]:
     order = await owned_order(ctx, user_id, order_id)
     if order.status == OrderStatus.CREATED:  # no trade at WeChat yet: close here only
-        now = ctx.clock()
-        async with ctx.sessions.begin() as db:
-            locked = await repo.lock_order(db, order.id)
-            if locked.status == OrderStatus.CREATED:
-                await repo.transition(db, locked, OrderStatus.CLOSED, now=utc(now), source="cancel",
-                                      closed_at=utc(now))  # fmt: skip
-            order = locked  # or whatever a concurrent pay made of it
+        order = await _close_unprepaid(ctx, order.id, source="cancel")
     if order.status == OrderStatus.CLOSED:
         return order_view(order)
     if OrderStatus(order.status).paid:
@@ -193,7 +191,7 @@ async def cancel(ctx: ServiceContext, user_id: int, order_id: int) -> dict[str, 
     return order_view(await close_order(ctx, order, source="cancel"))
 
 
-async def close_order(ctx: ServiceContext, order: Order, *, source: str) -> Order:
+async def close_order(ctx: ServiceContext, order: OrderRow, *, source: str) -> OrderRow:
     """Close at WeChat first, then here; a payment WeChat reports instead settles the order."""
     now = ctx.clock()
     age = now - (order.wechat_created_at.timestamp() if order.wechat_created_at else now)
@@ -207,88 +205,113 @@ async def close_order(ctx: ServiceContext, order: Order, *, source: str) -> Orde
         message = f"WeChat cannot close an order in its first 5 minutes; retry in {wait} s"
         raise Conflict(message, code="CANCEL_TOO_EARLY")
     try:
-        await ctx.gateway.close(order.out_trade_no)
+        await ctx.pay.close(order.out_trade_no)
         outcome = "closed"
     except TradeAlreadyPaid:
         return await sync_from_wechat(ctx, order, source=source)
     except (TradeClosed, TradeNotFound) as answer:
         outcome = answer.upstream_code  # closed or never created there: close here too
     except UpstreamError as error:
-        await _record_failure(ctx, order, "wechat.close", error)
+        await record_failure(ctx, order, "wechat.close", error)
         raise
     now = ctx.clock()
-    async with ctx.sessions.begin() as db:
-        locked = await repo.lock_order(db, order.id)
-        repo.add_event(db, locked, "wechat.close", {"outcome": outcome, "source": source}, now=utc(now))
-        await repo.transition(db, locked, OrderStatus.CLOSED, now=utc(now), source=source, closed_at=utc(now))
-        return locked
+    async with ctx.ledger.transaction() as tx:
+        locked = await _lock(tx, order.id)
+        tx.event(locked, "wechat.close", {"outcome": outcome, "source": source}, now=utc(now))
+        if OrderStatus(locked.status) not in OPEN:
+            return locked
+        moved = await tx.move(locked, OrderStatus.CLOSED, now=utc(now), source=source, closed_at=utc(now))
+        return moved or locked
 
 
-async def handle_notification(ctx: ServiceContext, body: bytes) -> NotificationReply:
-    """A v2 payment notification: verify, check, settle once; always leave a record."""
+async def expire(ctx: ServiceContext, order: OrderRow) -> OrderRow:
+    """An unpaid order past its time: closed here if it never reached WeChat, else at WeChat first."""
+    if order.status == OrderStatus.CREATED:
+        order = await _close_unprepaid(ctx, order.id, source="expiry")
+        if order.status != OrderStatus.PAYING:
+            return order
+    return await close_order(ctx, order, source="expiry")
+
+
+# Background work -------------------------------------------------------------------------------
+
+RETRY_EXPIRY_S = 30  # a close that WeChat could not confirm is tried again after this
+
+T = TypeVar("T")
+
+
+async def bounded(jobs: Sequence[Awaitable[T]], limit: int) -> list[T | UpstreamError]:
+    """Run ``jobs`` at most ``limit`` at a time; an unknown outcome comes back in place of its answer."""
+    slots = asyncio.Semaphore(limit)
+
+    async def one(job: Awaitable[T]) -> T | UpstreamError:
+        async with slots:
+            try:
+                return await job
+            except UpstreamError as error:
+                return error
+
+    return await asyncio.gather(*(one(job) for job in jobs))
+
+
+async def _ask(ctx: ServiceContext, out_trade_no: str) -> TradeStatus | None:
     try:
-        notification = ctx.gateway.parse_notification(body)
-    except ProtocolError as rejected:
-        return await reject_notification(ctx, rejected)
-    return await settle_notification(ctx, notification)
+        return await ctx.pay.query(out_trade_no)
+    except TradeNotFound:
+        return None
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One v3 notification delivery: its id and the nonce it was signed with. A replay repeats
-    both; WeChat's own retries and duplicates are signed afresh, so they do not."""
-
-    notification_id: str
-    nonce: str
-
-    def detail(self) -> dict[str, str]:
-        return {"notification_id": self.notification_id, "delivery_nonce": self.nonce}
-
-
-async def replayed(db: AsyncSession, order: Order, delivery: Delivery) -> bool:
-    """Whether this exact delivery was already accepted for ``order`` (call under the order's lock,
-    so concurrent copies on several processes see each other)."""
-    wanted = delivery.detail()
-    return any(all(e.detail.get(k) == v for k, v in wanted.items()) for e in await repo.events_of(db, order.id))
-
-
-async def reject_notification(
-    ctx: ServiceContext, rejected: ProtocolError, *, kind: str = "wechat.notify"
-) -> NotificationReply:
-    """A notification that is not genuinely ours: record it (against the order it claims, if
-    any), change nothing, and ask for a retry."""
+async def sweep(ctx: ServiceContext, *, limit: int, concurrency: int) -> int:
+    """One sweeper pass: claim up to ``limit`` PAYING orders due a check, ask WeChat about them
+    (``concurrency`` at a time), and settle every answer in one transaction. Unknown outcomes are
+    recorded and asked again later, never treated as failures. Returns how many were claimed."""
+    due = await ctx.ledger.claim(Due.SWEEP, now=ctx.clock(), limit=limit)
+    if not due:
+        return 0
+    answers = await bounded([_ask(ctx, order.out_trade_no) for order in due], concurrency)
     now = ctx.clock()
-    claimed = rejected.claimed_out_trade_no if isinstance(rejected, NotificationRejected) else ""
-    log.warning("notification rejected out_trade_no=%s code=%s", claimed or "-", rejected.code)
-    async with ctx.sessions.begin() as db:
-        # Not attached to the order it names (anyone can name one): kept under that number instead.
-        detail = {"verified": False, "code": rejected.code, "reason": rejected.message, "outcome": "rejected"}
-        repo.add_event(db, None, kind, detail, now=utc(now), out_trade_no=claimed)
-    return ctx.gateway.reply(False, "invalid notification")
+    releases: list[tuple[int, datetime | None]] = []
+    async with ctx.ledger.transaction() as tx:
+        locked = {order.id: order for order in await tx.lock_many([order.id for order in due])}
+        for claimed, answer in zip(due, answers, strict=True):
+            order = locked.get(claimed.id)
+            if order is None:
+                continue
+            detail: dict[str, Any] = {"source": "sweeper"}
+            if isinstance(answer, TradeStatus):
+                outcome, order = await apply_trade(tx, order, answer, now=now, source="sweeper")
+                detail |= {**trade_detail(answer), "outcome": outcome}
+            elif answer is None:
+                detail["outcome"] = "not found"
+            else:
+                log.warning("wechat.query failed out_trade_no=%s code=%s: %s", order.out_trade_no, answer.code,
+                            answer.message)  # fmt: skip
+                detail |= {"outcome": "error", "code": answer.code, "message": answer.message}
+            tx.event(order, "wechat.query", detail, now=utc(now))
+            done = OrderStatus(order.status).terminal
+            releases.append((order.id, None if done else utc(now + ctx.next_check_delay(claimed.check_attempts + 1))))
+        await tx.release(releases)
+    return len(due)
 
 
-async def settle_notification(
-    ctx: ServiceContext, notification: Notification, *, delivery: Delivery | None = None
-) -> NotificationReply:
-    """A verified payment notification (either API version): check it, settle once, record it.
+async def expire_due(ctx: ServiceContext, *, limit: int, concurrency: int) -> int:
+    """One expiry pass: close unpaid orders past their time (at WeChat first). Returns how many
+    were claimed; one WeChat could not close is held back for :data:`RETRY_EXPIRY_S`."""
+    due = await ctx.ledger.claim(Due.EXPIRY, now=ctx.clock(), limit=limit)
+    if not due:
+        return 0
 
-    ``delivery`` (v3) refuses a replay of a delivery already accepted."""
-    now = ctx.clock()
-    trade = notification.trade
-    async with ctx.sessions.begin() as db:
-        order = await repo.order_by_out_trade_no(db, trade.out_trade_no, lock=True)
-        detail = {"verified": True, "sign_type": notification.sign_type, **_trade_detail(trade),
-                  **(delivery.detail() if delivery else {})}  # fmt: skip
-        if order is None:
-            log.warning("notification for unknown order out_trade_no=%s", trade.out_trade_no)
-            repo.add_event(db, None, "wechat.notify", {**detail, "outcome": "unknown order"}, now=utc(now),
-                           out_trade_no=trade.out_trade_no)  # fmt: skip
-            return ctx.gateway.reply(False, "unknown order")
-        if delivery is not None and await replayed(db, order, delivery):
-            log.warning("replayed notification refused out_trade_no=%s", trade.out_trade_no)
-            repo.add_event(db, order, "wechat.notify", {**detail, "outcome": "replayed"}, now=utc(now))
-            return ctx.gateway.reply(False, "replayed notification")
-        outcome = await apply_trade(db, order, trade, now=now, source="notify")
-        repo.add_event(db, order, "wechat.notify", {**detail, "outcome": outcome}, now=utc(now))
-    # Flagged payments are acknowledged too: WeChat retrying cannot fix them, an operator must.
-    return ctx.gateway.reply(True)
+    async def one(order: OrderRow) -> bool:
+        try:
+            await expire(ctx, order)
+        except SilverpayError:  # logged and recorded where it happened
+            return False
+        return True
+
+    closed = await bounded([one(order) for order in due], concurrency)
+    now = utc(ctx.clock())
+    async with ctx.ledger.transaction() as tx:
+        await tx.release([(o.id, None) for o, ok in zip(due, closed, strict=True) if ok is True], attempts_increment=0)
+        held = [(o.id, None) for o, ok in zip(due, closed, strict=True) if ok is not True]
+        await tx.release(held, attempts_increment=0, hold_until=now + timedelta(seconds=RETRY_EXPIRY_S))
+    return len(due)

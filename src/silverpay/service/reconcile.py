@@ -24,6 +24,7 @@ from rich.table import Table
 from sqlalchemy import DateTime, desc, select
 from sqlalchemy.dialects import sqlite
 
+from silverpay.beijing import BEIJING
 from silverpay.clock import utc
 from silverpay.domain.money import format_yuan
 from silverpay.domain.orders import PAID_FAMILY, OrderStatus
@@ -32,8 +33,8 @@ from silverpay.errors import NotFound, UpstreamError
 from silverpay.service import payments, refunds
 from silverpay.service.context import ServiceContext
 from silverpay.store.models import Order, Reconciliation, ReconciliationItem, Refund, UTCDateTime
-from silverpay.wechat.gateway import BillPayment, BillRefund, BillTotals
-from silverpay.wechat.v2.times import BEIJING
+from silverpay.wechat.gateway import BillLine, BillPayment, BillRefund, BillTotals
+from silverpay.wechat.v2 import bill
 
 log = logging.getLogger(__name__)
 BATCH = 5000
@@ -149,7 +150,7 @@ async def run_reconciliation(
         with open(report.csv_path, "w", newline="", encoding="utf-8") as csv_file:  # noqa: ASYNC230
             recorder = _Recorder(ctx, report, csv_file)
             bill_path = workdir / "bill.txt"
-            has_bill = await ctx.gateway.download_bill(day, bill_path)
+            has_bill = await ctx.pay.download_bill(day, bill_path)
             totals = _load_bill(ctx, scratch, bill_path, report, console) if has_bill else None
             await _load_local(ctx, scratch, day)
             await _compare(ctx, scratch, totals, recorder)
@@ -170,6 +171,12 @@ async def run_reconciliation(
     return report
 
 
+def read_bill(path: Path) -> Iterator[BillLine]:
+    # v2 and v3 trade bills share one text format (backtick-prefixed fields).
+    with path.open(encoding="utf-8") as lines:
+        yield from bill.parse(lines)
+
+
 def _load_bill(
     ctx: ServiceContext, scratch: sqlite3.Connection, path: Path, report: Report, console: Console
 ) -> tuple[BillTotals | None, int, int]:
@@ -181,7 +188,7 @@ def _load_bill(
                TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("reading the bill", total=None)
-        for line in ctx.gateway.read_bill(path):
+        for line in read_bill(path):
             if type(line) is BillPayment:
                 payments_batch.append((line[0], line[2]))
                 paid += line[2]
@@ -313,8 +320,11 @@ async def _payments_not_paid_here(ctx: ServiceContext, chunk: Sequence[tuple[Any
 async def _settle_payment(ctx: ServiceContext, order: Order, wechat: int) -> Discrepancy:
     item = Discrepancy("PAID_AT_WECHAT_NOT_HERE", order.out_trade_no, wechat_fen=wechat, local_fen=order.amount_fen)
     try:
-        settled = await payments.sync_from_wechat(ctx, order, source="reconcile")
-    except UpstreamError as error:
+        row = await ctx.ledger.get(order.id)
+        if row is None:
+            raise NotFound("no such order", code="ORDER_NOT_FOUND")
+        settled = await payments.sync_from_wechat(ctx, row, source="reconcile")
+    except (UpstreamError, NotFound) as error:
         item.detail = f"{order.status}; query failed: {error.code}"
         return item
     item.resolved = OrderStatus(settled.status) in PAID_FAMILY

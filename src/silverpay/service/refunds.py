@@ -13,23 +13,18 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silverpay.beijing import format_beijing
 from silverpay.clock import utc
 from silverpay.domain.orders import REFUNDABLE, OrderStatus
 from silverpay.domain.refunds import RefundStatus, check_refund, status_after_refunds
-from silverpay.errors import (
-    Conflict,
-    NotFound,
-    ProtocolError,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
-from silverpay.service import payments
+from silverpay.errors import Conflict, NotFound, UpstreamError, UpstreamRejected, UpstreamUnavailable
 from silverpay.service.context import ServiceContext
-from silverpay.service.payments import Delivery, replayed
+from silverpay.service.payments import bounded
 from silverpay.store import repo
+from silverpay.store.claims import claim, release
+from silverpay.store.ledger import CoreLedger, LedgerTx, OrderRow
 from silverpay.store.models import Order, Refund
-from silverpay.wechat.gateway import NotificationReply, RefundRequest, RefundResult
-from silverpay.wechat.v2.times import format_beijing
+from silverpay.wechat.gateway import Delivery, RefundRequest, RefundResult
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +50,10 @@ def refund_view(refund: Refund) -> dict[str, Any]:
     }
 
 
+def delivery_detail(delivery: Delivery) -> dict[str, str]:
+    return {"notification_id": delivery.notification_id, "delivery_nonce": delivery.nonce}
+
+
 def new_out_refund_no(now: float) -> str:
     return "RF" + format_beijing(now) + secrets.token_hex(6)
 
@@ -74,10 +73,13 @@ async def create_refund(
 ) -> RefundCreated:
     request_hash = _hash(order_id, amount_fen, reason)
     try:
-        async with ctx.sessions.begin() as db:
+        async with ctx.sessions.begin() as db, CoreLedger.joining(await db.connection()) as tx:
+            order = await tx.lock(order_id)  # serialises every refund of this order
+            if order is None:
+                raise NotFound("no such order", code="ORDER_NOT_FOUND")
+            # Under the lock: a concurrent twin with the same key has committed by now, or will wait for us.
             if idempotency_key and (existing := await repo.refund_by_key(db, idempotency_key)):
                 return _replay(existing, request_hash)
-            order = await repo.lock_order(db, order_id)  # serialises every refund of this order
             if OrderStatus(order.status) not in REFUNDABLE:
                 raise Conflict(f"an order in status {order.status} cannot be refunded", code="ORDER_NOT_REFUNDABLE")
             refunds = await repo.refunds_of(db, order.id)
@@ -92,8 +94,8 @@ async def create_refund(
             )  # fmt: skip
             db.add(refund)
             await db.flush()
-            repo.add_event(db, order, "refund.created", {"out_refund_no": refund.out_refund_no,
-                                                         "amount_fen": amount_fen}, now=utc(now))  # fmt: skip
+            tx.event(order, "refund.created", {"out_refund_no": refund.out_refund_no, "amount_fen": amount_fen},
+                     now=utc(now))  # fmt: skip
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -102,7 +104,7 @@ async def create_refund(
 
 
 async def _replay_twin(ctx: ServiceContext, idempotency_key: str, request_hash: str) -> RefundCreated:
-    async with ctx.sessions.begin() as db:  # a concurrent request with the same key committed first
+    async with ctx.sessions() as db:  # a concurrent request with the same key committed first
         existing = await repo.refund_by_key(db, idempotency_key)
     if existing is None:
         raise Conflict("concurrent request with the same Idempotency-Key", code="IDEMPOTENCY_KEY_IN_USE")
@@ -119,56 +121,62 @@ async def submit(ctx: ServiceContext, refund_id: int) -> Refund:
     request = RefundRequest(order.out_trade_no, refund.out_refund_no, order.amount_fen, refund.amount_fen,
                             refund.reason, ctx.refund_notify_url)  # fmt: skip
     try:
-        result = await ctx.gateway.refund(request)
+        result = await ctx.pay.refund(request)
     except UpstreamUnavailable as error:
         # Unknown outcome: the amount stays reserved and the sweeper asks again with the same number.
         log.warning("refund submit unknown out_trade_no=%s out_refund_no=%s: %s", order.out_trade_no,
                     refund.out_refund_no, error.message)  # fmt: skip
-        async with ctx.sessions.begin() as db:
-            repo.add_event(db, order, "wechat.refund", {"out_refund_no": refund.out_refund_no, "outcome": "unknown",
-                                                        "message": error.message}, now=utc(ctx.clock()))  # fmt: skip
+        async with ctx.ledger.transaction() as tx:
+            tx.event(order, "wechat.refund", {"out_refund_no": refund.out_refund_no, "outcome": "unknown",
+                                              "message": error.message}, now=utc(ctx.clock()))  # fmt: skip
         return refund
     except UpstreamRejected as error:
         log.warning("refund refused out_trade_no=%s out_refund_no=%s: %s", order.out_trade_no,
                     refund.out_refund_no, error.message)  # fmt: skip
-        result = RefundResult(refund.out_refund_no, order.out_trade_no, "", "REFUNDCLOSE", refund.amount_fen)
-        return await settle(ctx, result, source="refund-refused", detail=error.message)
-    return await settle(ctx, result, source="refund")
+        result = RefundResult(refund.out_refund_no, order.out_trade_no, "", RefundStatus.CLOSED, refund.amount_fen)
+        return await settle(ctx, result, source="refund-refused", detail=error.message) or refund
+    return await settle(ctx, result, source="refund") or refund
 
 
-async def settle(ctx: ServiceContext, result: RefundResult, *, source: str, detail: str = "") -> Refund:
+async def settle(ctx: ServiceContext, result: RefundResult, *, source: str, detail: str = "",
+                 delivery: Delivery | None = None) -> Refund | None:  # fmt: skip
+    """Apply WeChat's view of a refund, once. ``delivery`` (a v3 notification) is refused if it was
+    accepted before: None then."""
     now = ctx.clock()
-    async with ctx.sessions.begin() as db:
+    async with ctx.sessions.begin() as db, CoreLedger.joining(await db.connection()) as tx:
         found = await repo.refund_by_out_refund_no(db, result.out_refund_no)
         if found is None:
             raise NotFound("no such refund", code="REFUND_NOT_FOUND")
-        order = await repo.lock_order(db, found.order_id)  # order first, then refund: one lock order everywhere
+        order = await tx.lock(found.order_id)  # order first, then refund: one lock order everywhere
         refund = await repo.lock_refund(db, found.id)
-        if refund is None:
-            raise ProtocolError("refund vanished")
-        outcome = await apply_refund(db, order, refund, result, now=now)
-        repo.add_event(db, order, f"wechat.{source}", {
-            "out_refund_no": refund.out_refund_no, "refund_status": result.status, "refund_fen": result.refund_fen,
-            "outcome": outcome, **({"detail": detail} if detail else {}),
-        }, now=utc(now))  # fmt: skip
+        if order is None or refund is None:
+            raise NotFound("no such refund", code="REFUND_NOT_FOUND")
+        record = {"out_refund_no": refund.out_refund_no, "refund_status": result.status.value,
+                  "refund_fen": result.refund_fen, **({"detail": detail} if detail else {})}  # fmt: skip
+        if delivery is not None:
+            record |= delivery_detail(delivery)
+            if not await tx.first_delivery(delivery.key, order.id, now=utc(now)):
+                log.warning("replayed refund notification refused out_refund_no=%s", result.out_refund_no)
+                tx.event(order, f"wechat.{source}", {**record, "outcome": "replayed"}, now=utc(now))
+                return None
+        outcome = await apply_refund(db, tx, order, refund, result, now=now)
+        tx.event(order, f"wechat.{source}", {**record, "outcome": outcome}, now=utc(now))
         return refund
 
 
-async def apply_refund(db: AsyncSession, order: Order, refund: Refund, result: RefundResult, *, now: float) -> str:
+async def apply_refund(
+    db: AsyncSession, tx: LedgerTx, order: OrderRow, refund: Refund, result: RefundResult, *, now: float
+) -> str:
     """Apply WeChat's view of a refund to a LOCKED refund (and its locked order)."""
-    try:
-        new = RefundStatus.from_wechat(result.status)
-    except ValueError:
-        return "unknown status"
+    new = result.status
     current = RefundStatus(refund.status)
     if result.refund_fen != refund.amount_fen:
         reason = f"refund {refund.out_refund_no}: WeChat reports {result.refund_fen} fen, asked {refund.amount_fen}"
-        await repo.flag_for_review(db, order, reason, now=utc(now))
+        await tx.flag(order, reason, now=utc(now))
         return "flagged"
     if current.final:
         if new is not current and new is not RefundStatus.PROCESSING:
-            await repo.flag_for_review(db, order, f"refund {refund.out_refund_no} was {current} and now {new}",
-                                       now=utc(now))  # fmt: skip
+            await tx.flag(order, f"refund {refund.out_refund_no} was {current} and now {new}", now=utc(now))
             return "flagged"
         return "duplicate"
     refund.accepted = True
@@ -185,56 +193,39 @@ async def apply_refund(db: AsyncSession, order: Order, refund: Refund, result: R
         refunded = sum(r.amount_fen for r in await repo.refunds_of(db, order.id) if r.status == RefundStatus.SUCCESS)
         target = status_after_refunds(order.amount_fen, refunded)
         if target.value != order.status:
-            await repo.transition(db, order, target, now=utc(now), source="refund")
-    if new is RefundStatus.CHANGE:
-        await repo.flag_for_review(db, order, f"refund {refund.out_refund_no} needs manual handling (CHANGE)",
-                                   now=utc(now))  # fmt: skip
+            await tx.move(order, target, now=utc(now), source="refund")
+    if new is RefundStatus.ABNORMAL:
+        await tx.flag(order, f"refund {refund.out_refund_no} needs manual handling ({new})", now=utc(now))
     return new.value.lower()
-
-
-async def handle_notification(ctx: ServiceContext, body: bytes) -> NotificationReply:
-    """A v2 refund notification: decrypt, check, settle once; always leave a record."""
-    try:
-        result = ctx.gateway.parse_refund_notification(body)
-    except ProtocolError as rejected:
-        return await payments.reject_notification(ctx, rejected, kind="wechat.refund_notify")
-    return await settle_notification(ctx, result)
-
-
-async def settle_notification(
-    ctx: ServiceContext, result: RefundResult, *, delivery: Delivery | None = None
-) -> NotificationReply:
-    """A genuine refund notification (either API version): settle the refund once.
-
-    ``delivery`` (v3) is recorded under the order's lock before settling, so a replay of a delivery
-    already accepted is refused, on whichever process it arrives."""
-    now = ctx.clock()
-    if delivery is not None:
-        async with ctx.sessions.begin() as db:
-            found = await repo.refund_by_out_refund_no(db, result.out_refund_no)
-            order = await repo.lock_order(db, found.order_id) if found else None
-            if order is not None:
-                detail: dict[str, Any] = {"out_refund_no": result.out_refund_no, **delivery.detail()}
-                if await replayed(db, order, delivery):
-                    log.warning("replayed refund notification refused out_refund_no=%s", result.out_refund_no)
-                    repo.add_event(db, order, "wechat.refund_notify", {**detail, "outcome": "replayed"},
-                                   now=utc(now))  # fmt: skip
-                    return ctx.gateway.reply(False, "replayed notification")
-                repo.add_event(db, order, "wechat.refund_notify.received", detail, now=utc(now))
-    try:
-        await settle(ctx, result, source="refund_notify")
-    except NotFound:
-        log.warning("refund notification for unknown refund out_trade_no=%s", result.out_trade_no)
-        async with ctx.sessions.begin() as db:
-            unknown = {"verified": True, "outcome": "unknown refund", "out_refund_no": result.out_refund_no}
-            repo.add_event(db, None, "wechat.refund_notify", unknown, now=utc(now), out_trade_no=result.out_trade_no)
-        return ctx.gateway.reply(False, "unknown refund")
-    return ctx.gateway.reply(True)
 
 
 async def sync(ctx: ServiceContext, refund: Refund) -> Refund:
     """Ask WeChat (refundquery) about an accepted refund, or re-send one it never acknowledged."""
     if not refund.accepted:
         return await submit(ctx, refund.id)
-    result = await ctx.gateway.refund_query(refund.out_refund_no)
-    return await settle(ctx, result, source="refund_query")
+    result = await ctx.pay.refund_query(refund.out_refund_no)
+    return await settle(ctx, result, source="refund_query") or refund
+
+
+async def follow_up(ctx: ServiceContext, *, limit: int, concurrency: int) -> int:
+    """One pass over refunds WeChat has not settled: re-send unacknowledged ones, query accepted
+    ones, each due again on the backoff schedule. Returns how many were claimed."""
+    now = ctx.clock()
+    due = [Refund.status == RefundStatus.PROCESSING.value, Refund.next_check_at <= utc(now)]
+    ids = await claim(ctx.sessions, Refund, due, now=now, limit=limit, order_by=Refund.next_check_at)
+    await bounded([_follow_up_one(ctx, refund_id) for refund_id in ids], concurrency)
+    return len(ids)
+
+
+async def _follow_up_one(ctx: ServiceContext, refund_id: int) -> None:
+    async with ctx.sessions() as db:
+        refund = await db.get(Refund, refund_id)
+    if refund is None:
+        return
+    try:
+        refund = await sync(ctx, refund)
+    except UpstreamError as error:
+        log.warning("refund follow-up of %s deferred: %s", refund.out_refund_no, error.message)
+    done = RefundStatus(refund.status) is not RefundStatus.PROCESSING
+    delay = None if done else ctx.next_check_delay(refund.check_attempts + 1)
+    await release(ctx.sessions, Refund, refund_id, now=ctx.clock(), delay_s=delay)

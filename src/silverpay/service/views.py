@@ -3,9 +3,36 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from silverpay.store.models import Order, OrderEvent, Product, User
+
+
+class OrderFields(Protocol):
+    """An order as an ORM object or a ledger row: the fields a view shows."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def out_trade_no(self) -> str: ...
+    @property
+    def product_id(self) -> int: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def amount_fen(self) -> int: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def paid_at(self) -> datetime | None: ...
+    @property
+    def closed_at(self) -> datetime | None: ...
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -20,7 +47,7 @@ def product_view(product: Product) -> dict[str, Any]:
     return {"id": product.id, "name": product.name, "price_fen": product.price_fen, "active": product.active}
 
 
-def order_view(order: Order) -> dict[str, Any]:
+def order_view(order: OrderFields) -> dict[str, Any]:
     return {
         "id": order.id,
         "out_trade_no": order.out_trade_no,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import gzip
 from datetime import datetime, timedelta
 
+from silverpay.beijing import BEIJING, format_beijing_dashed
 from silverpay.sim.pay_rules import CommFail, check_app
 from silverpay.sim.state import SimState
 from silverpay.wechat.v2 import bill
-from silverpay.wechat.v2.times import BEIJING, format_beijing_dashed
 
 BILL_TYPES = ("ALL", "SUCCESS", "REFUND")
 

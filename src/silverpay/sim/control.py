@@ -9,12 +9,12 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from silverpay.beijing import iso_utc
 from silverpay.sim.config import PLATFORM_MODES, App
 from silverpay.sim.faults import Faults
 from silverpay.sim.login import issue_code
 from silverpay.sim.request_payment import PaymentRefused, PaymentSheet, request_payment
 from silverpay.sim.simulator import Simulator
-from silverpay.wechat.v2.times import iso_utc
 
 
 class LoginRequest(BaseModel):

@@ -12,13 +12,13 @@ from collections.abc import Mapping
 
 import httpx
 
+from silverpay.beijing import format_beijing
 from silverpay.errors import XmlError
 from silverpay.sim.config import Merchant
 from silverpay.sim.state import SimRefund, Trade
 from silverpay.sim.v3_rules import V3_REFUND_STATUS, refund_resource, transaction_json
 from silverpay.wechat.v2 import signing, xml
 from silverpay.wechat.v2.signing import SignType
-from silverpay.wechat.v2.times import format_beijing
 from silverpay.wechat.v3 import notification as v3
 
 

@@ -13,10 +13,10 @@ import re
 import secrets
 from urllib.parse import urlsplit
 
+from silverpay.beijing import format_beijing, parse_beijing
 from silverpay.errors import ProtocolError
 from silverpay.sim.config import CLOSE_MIN_AGE_S, PREPAY_TTL_S, SimConfig
 from silverpay.sim.state import SimState, Trade
-from silverpay.wechat.v2.times import format_beijing, parse_beijing
 
 
 class CommFail(Exception):

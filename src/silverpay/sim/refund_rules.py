@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import secrets
 
+from silverpay.beijing import format_beijing, format_beijing_dashed
 from silverpay.sim.config import Merchant, SimConfig
 from silverpay.sim.pay_rules import BizFail, CommFail, check_app, find_trade
 from silverpay.sim.state import SimRefund, SimState, Trade
 from silverpay.wechat.v2 import xml
 from silverpay.wechat.v2.crypto import encrypt_req_info
 from silverpay.wechat.v2.signing import nonce_str
-from silverpay.wechat.v2.times import format_beijing, format_beijing_dashed
 
 OUT_REFUND_NO = re.compile(r"[0-9A-Za-z_\-|*@]{1,64}\Z")
 FEE = re.compile(r"[1-9][0-9]{0,9}\Z")

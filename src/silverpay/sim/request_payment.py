@@ -6,6 +6,7 @@ import hmac
 import re
 from dataclasses import dataclass
 
+from silverpay.beijing import format_beijing
 from silverpay.errors import ConfigError, SignatureError
 from silverpay.sim import pay_rules
 from silverpay.sim.config import Merchant
@@ -15,7 +16,6 @@ from silverpay.sim.simulator import Simulator
 from silverpay.sim.state import Trade
 from silverpay.wechat.v2 import signing
 from silverpay.wechat.v2.signing import SignType
-from silverpay.wechat.v2.times import format_beijing
 from silverpay.wechat.v3 import paysign
 from silverpay.wechat.v3.keys import load_public_key
 

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from silverpay.beijing import BEIJING, format_beijing, format_rfc3339, parse_beijing, parse_rfc3339
 from silverpay.errors import ProtocolError
 from silverpay.sim import bill_rules, pay_rules, refund_rules
 from silverpay.sim.config import SimConfig
 from silverpay.sim.pay_rules import BizFail, CommFail
 from silverpay.sim.state import SimRefund, SimState, Trade
-from silverpay.wechat.v2.times import BEIJING, format_beijing, parse_beijing
 from silverpay.wechat.v3.paysign import SIGN_TYPE
-from silverpay.wechat.v3.times import format_rfc3339, parse_rfc3339
 
 DEFAULT_CLIENT_IP = "127.0.0.1"  # v3 makes payer_client_ip optional; the v2 rule wants one
 BILL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")

@@ -157,6 +157,16 @@ class OrderEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class NotificationDelivery(Base):
+    """v3 deliveries already accepted (notification id + signing nonce): a replay is refused."""
+
+    __tablename__ = "notification_deliveries"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silverpay.domain.orders import ALLOWED_FROM, OrderStatus
-from silverpay.errors import NotFound
 from silverpay.store.models import IdempotencyRecord, Order, OrderEvent, Product, Refund, User
-
-# Fields of WeChat messages that must never reach the event log.
-REDACTED = frozenset({"sign", "paySign", "session_key", "api_key", "key", "token", "nonce_str", "nonceStr"})
-
-
-def redact(detail: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("[redacted]" if k in REDACTED else v) for k, v in detail.items()}
-
 
 # Users -----------------------------------------------------------------------------------------
 
@@ -72,75 +61,9 @@ async def list_products(session: AsyncSession, *, include_inactive: bool = False
 # Orders ----------------------------------------------------------------------------------------
 
 
-async def lock_order(session: AsyncSession, order_id: int) -> Order:
-    """The order's current row, locked until the transaction ends (SQLite: BEGIN IMMEDIATE already is)."""
-    query = select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
-    order = (await session.execute(query)).scalar_one_or_none()
-    if order is None:
-        raise NotFound("no such order", code="ORDER_NOT_FOUND")
-    return order
-
-
-async def order_by_out_trade_no(session: AsyncSession, out_trade_no: str, *, lock: bool = False) -> Order | None:
-    query = select(Order).where(Order.out_trade_no == out_trade_no)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
 async def orders_of_user(session: AsyncSession, user_id: int, *, limit: int = 100) -> Sequence[Order]:
     query = select(Order).where(Order.user_id == user_id).order_by(Order.id.desc()).limit(limit)
     return (await session.execute(query)).scalars().all()
-
-
-async def transition(
-    session: AsyncSession, order: Order, to: OrderStatus, *, now: datetime, source: str, **values: Any
-) -> bool:
-    """Move ``order`` to ``to`` only if its status in the database allows it: the guard is in the
-    UPDATE itself, so of several concurrent callers exactly one wins. Records a status event."""
-    allowed = [s.value for s in ALLOWED_FROM[to]]
-    if to.terminal:
-        values.setdefault("next_check_at", None)  # settled: nothing left for the sweeper to ask
-    result = await session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.status.in_(allowed))
-        .values(status=to.value, updated_at=now, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    before = order.status
-    await session.refresh(order)
-    if before != to.value:
-        add_event(session, order, "status", {"from": before, "to": to.value, "source": source}, now=now)
-    return True
-
-
-async def flag_for_review(session: AsyncSession, order: Order, reason: str, *, now: datetime) -> bool:
-    """Flag ``order`` for an operator; False when it already carries this very reason (a retry)."""
-    if order.needs_review and order.review_reason == reason[:255]:
-        return False
-    order.needs_review = True
-    order.review_reason = reason[:255]
-    order.updated_at = now
-    add_event(session, order, "review.flagged", {"reason": reason}, now=now)
-    await session.flush()
-    return True
-
-
-def add_event(
-    session: AsyncSession, order: Order | None, kind: str, detail: dict[str, Any], *, now: datetime,
-    out_trade_no: str = "",
-) -> None:  # fmt: skip
-    session.add(
-        OrderEvent(
-            order_id=order.id if order else None,
-            out_trade_no=order.out_trade_no if order else out_trade_no[:64],
-            kind=kind,
-            detail=redact(detail),
-            created_at=now,
-        )
-    )
 
 
 async def unverified_claims(session: AsyncSession, out_trade_no: str, *, limit: int = 50) -> Sequence[OrderEvent]:

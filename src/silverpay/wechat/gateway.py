@@ -1,18 +1,25 @@
-"""The one narrow interface the service uses to talk to WeChat Pay, with neutral data types.
+"""The one seam between silverpay and WeChat Pay, the same for API v2 and v3, in neutral types.
 
-API v2 (XML, MD5/HMAC keys) implements it in ``wechat/v2/gateway.py``; API v3 will be a second
-implementation. Nothing above this module sees XML, JSON bodies or WeChat field names.
+- :class:`PayClient`: what silverpay asks of WeChat (prepay, query, close, refund, refund query,
+  bill download) and the locally signed ``wx.requestPayment`` parameters.
+- :class:`NotificationVerifier`: what WeChat tells silverpay. ``verify(headers, body)`` checks a
+  notification and answers a :class:`PaymentNotice`, a :class:`RefundNotice` or an
+  :class:`IgnoredNotice`, or raises :class:`~silverpay.errors.NotificationRejected`.
+
+``wechat/v2`` and ``wechat/v3`` implement both. Nothing above this module sees XML, JSON, WeChat
+field names or status words, or HTTP replies: the API layer renders WeChat's expected answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from silverpay.domain.orders import WechatTradeState
+from silverpay.domain.refunds import RefundStatus
 
 
 @dataclass(frozen=True)
@@ -56,14 +63,6 @@ class TradeStatus:
 
 
 @dataclass(frozen=True)
-class Notification:
-    """A payment notification whose signature, appid and mch_id have been verified."""
-
-    trade: TradeStatus
-    sign_type: str  # how it was signed, for the record
-
-
-@dataclass(frozen=True)
 class RefundRequest:
     out_trade_no: str
     out_refund_no: str
@@ -75,14 +74,55 @@ class RefundRequest:
 
 @dataclass(frozen=True)
 class RefundResult:
-    """WeChat's view of one refund. ``status`` is WeChat's word (SUCCESS, PROCESSING, …)."""
+    """WeChat's view of one refund, its status in silverpay's words."""
 
     out_refund_no: str
     out_trade_no: str
     refund_id: str
-    status: str
+    status: RefundStatus
     refund_fen: int
     succeeded_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One v3 delivery: its notification id and the nonce it was signed with. A replay repeats both;
+    WeChat's own retries are signed afresh, so they do not."""
+
+    notification_id: str
+    nonce: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.notification_id}:{self.nonce}"
+
+
+@dataclass(frozen=True)
+class PaymentNotice:
+    """A genuine payment notification for our appid and mch_id."""
+
+    trade: TradeStatus
+    signature: str  # the algorithm that verified it (MD5, HMAC-SHA256, WECHATPAY2-SHA256-RSA2048)
+    delivery: Delivery | None = None
+
+
+@dataclass(frozen=True)
+class RefundNotice:
+    """A genuine refund notification for our mch_id."""
+
+    refund: RefundResult
+    signature: str
+    delivery: Delivery | None = None
+
+
+@dataclass(frozen=True)
+class IgnoredNotice:
+    """Genuine, but about nothing silverpay acts on: acknowledged so WeChat stops retrying."""
+
+    event_type: str
+
+
+Notice = PaymentNotice | RefundNotice | IgnoredNotice
 
 
 class BillPayment(NamedTuple):  # tuples, not dataclasses: a bill has millions of them
@@ -108,18 +148,12 @@ class BillTotals:
 BillLine = BillPayment | BillRefund | BillTotals
 
 
-@dataclass(frozen=True)
-class NotificationReply:
-    status_code: int
-    body: bytes
-    media_type: str
-
-
-class PayGateway(Protocol):
-    """WeChat Pay as the service needs it. Errors come from :mod:`silverpay.errors`:
+class PayClient(Protocol):
+    """WeChat Pay as the service calls it. Errors come from :mod:`silverpay.errors`:
 
     - :class:`UpstreamUnavailable` when the outcome is unknown (retry with the same arguments);
-    - :class:`TradeAlreadyPaid`, :class:`TradeClosed`, :class:`TradeNotFound` for those answers;
+    - :class:`TradeAlreadyPaid`, :class:`TradeClosed`, :class:`TradeNotFound`,
+      :class:`RefundNotFound` for those answers;
     - :class:`UpstreamRejected` for any other refusal.
     """
 
@@ -128,8 +162,6 @@ class PayGateway(Protocol):
     async def query(self, out_trade_no: str) -> TradeStatus: ...
 
     async def close(self, out_trade_no: str) -> None: ...
-
-    def pay_params(self, prepay_id: str) -> PayParams: ...
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         """Ask for a refund; the answer means accepted (PROCESSING) unless it says otherwise."""
@@ -141,18 +173,14 @@ class PayGateway(Protocol):
         """Stream the trade bill of a Beijing date into ``dest``; False when WeChat has no bill."""
         ...
 
-    def read_bill(self, path: Path) -> Iterator[BillLine]:
-        """The bill's lines as neutral records, streamed; the totals line comes last."""
+    def pay_params(self, prepay_id: str) -> PayParams:
+        """Signed locally: no call to WeChat."""
         ...
 
-    def parse_refund_notification(self, body: bytes) -> RefundResult:
-        """Decrypt and check a refund notification; raise ProtocolError if it is not genuine."""
-        ...
 
-    def parse_notification(self, body: bytes) -> Notification:
-        """Verify and decode a payment notification; raise ProtocolError if it is not genuine."""
-        ...
-
-    def reply(self, ok: bool, message: str = "OK") -> NotificationReply:
-        """What to answer the notifier: ``ok`` stops WeChat's retries."""
+class NotificationVerifier(Protocol):
+    async def verify(self, headers: Mapping[str, str], body: bytes) -> Notice:
+        """Check that ``body`` comes from WeChat for this merchant and decode it; raise
+        :class:`~silverpay.errors.NotificationRejected` (its ``code`` says why) otherwise.
+        Async because v3 may download platform certificates to learn the signing key."""
         ...

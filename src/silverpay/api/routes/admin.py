@@ -8,11 +8,7 @@ from fastapi.responses import JSONResponse
 from silverpay.api.deps import Admin, Context
 from silverpay.api.routes.orders import IdempotencyKey
 from silverpay.api.schemas import ErrorOut, ProductCreate, ProductOut, ProductUpdate, RefundCreate
-from silverpay.errors import NotFound
-from silverpay.service import catalogue, refunds
-from silverpay.service.views import admin_order_view
-from silverpay.store import repo
-from silverpay.store.models import Order
+from silverpay.service import admin, catalogue, refunds
 
 router = APIRouter(
     prefix="/api/v1/admin", tags=["operator"], dependencies=[Admin], responses={401: {"model": ErrorOut}}
@@ -22,13 +18,7 @@ router = APIRouter(
 @router.get("/orders/{order_id}")
 async def get_order(order_id: int, ctx: Context) -> dict[str, Any]:
     """An order with its refunds and full event history (secrets and signatures redacted)."""
-    async with ctx.sessions() as db:
-        order = await db.get(Order, order_id)
-        if order is None:
-            raise NotFound("no such order", code="ORDER_NOT_FOUND")
-        events = [*await repo.events_of(db, order.id), *await repo.unverified_claims(db, order.out_trade_no)]
-        view = admin_order_view(order, sorted(events, key=lambda e: e.id))
-        return {**view, "refunds": [refunds.refund_view(r) for r in await repo.refunds_of(db, order.id)]}
+    return await admin.order_detail(ctx, order_id)
 
 
 @router.post("/orders/{order_id}/refunds", status_code=201, responses={409: {"model": ErrorOut}})

@@ -61,6 +61,8 @@ def decode(data: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, s
         raise XmlError("unsafe XML") from None
     except ParseError as exc:
         raise XmlError(f"malformed XML ({exc.msg if hasattr(exc, 'msg') else 'parse error'})") from None
+    except ValueError:  # expat refuses a declared multi-byte encoding (GBK, UTF-16) before parsing
+        raise XmlError("unsupported XML encoding") from None
     if (root.text or "").strip():
         raise XmlError("text outside elements")
     fields: dict[str, str] = {}

@@ -10,13 +10,15 @@ time as an argument, so the gateway and the simulator share every byte-level rul
 - :mod:`.certificates`  ``GET /v3/certificates`` bodies and self-signed test certificates
 - :mod:`.notification`  notification envelopes: verify, then decrypt
 - :mod:`.error_map`     ``{"code","message"}`` + HTTP status → silverpay exceptions
-- :mod:`.times`         RFC 3339 times as WeChat writes them
 - :mod:`.json_body`     strict JSON in, compact JSON out
-- :mod:`.resources`     v3 transaction/refund objects ↔ the gateway's neutral types
+- :mod:`.models`        the JSON objects silverpay reads, as strict Pydantic models
+- :mod:`.resources`     v3 transaction/refund objects ↔ the seam's neutral types
+- :mod:`.credentials`   the merchant's v3 identity, checked at start-up
 
-On top of it, the I/O (httpx, asyncio) that makes it a :class:`~silverpay.wechat.gateway.PayGateway`:
+On top of it, the I/O (httpx, asyncio) behind the seam of :mod:`silverpay.wechat.gateway`:
 
 - :mod:`.platform_keys` the keys that verify WeChat: public key and/or downloaded certificates
-- :mod:`.client`        signed calls: sign, send, verify the answer, map errors
-- :mod:`.gateway`       :class:`~.gateway.V3Gateway`, and v3 notifications with their headers
+- :mod:`.auth`          request signing and answer verification as an ``httpx.Auth``
+- :mod:`.client`        :class:`~.client.V3PayClient`: prepay, query, close, refund, bills, paySign
+- :mod:`.notify`        :class:`~.notify.V3Verifier`: notifications with their headers
 """

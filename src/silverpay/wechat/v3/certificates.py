@@ -18,19 +18,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from silverpay.beijing import format_rfc3339, parse_rfc3339
 from silverpay.errors import ConfigError, ProtocolError
 from silverpay.wechat.v3 import aead
-from silverpay.wechat.v3.json_body import dumps, loads_object, require_object, require_str
+from silverpay.wechat.v3.json_body import dumps, loads_object
 from silverpay.wechat.v3.keys import certificate_serial, normalize_serial
+from silverpay.wechat.v3.models import CertificateEntry, CertificatesBody, parse
 from silverpay.wechat.v3.signing import Verifier
-from silverpay.wechat.v3.times import format_rfc3339, parse_rfc3339
 
 ASSOCIATED_DATA = "certificate"
 MAX_SERIAL = 2**159  # RFC 5280 §4.1.2.2: a positive integer of at most 20 octets in DER
@@ -62,23 +62,15 @@ class PlatformCertificate:
         return not_before <= now <= not_after
 
 
-def _entry(item: Any, api_v3_key: str | bytes, index: int) -> PlatformCertificate:
+def _entry(item: CertificateEntry, api_v3_key: str | bytes, index: int) -> PlatformCertificate:
     what = f"data[{index}]"
-    if not isinstance(item, dict):
-        raise ProtocolError(f"{what} is not an object", code="CERTIFICATES_INVALID")
-    serial_no = require_str(item, "serial_no", what=what)
-    effective_at = parse_rfc3339(require_str(item, "effective_time", what=what))
-    expires_at = parse_rfc3339(require_str(item, "expire_time", what=what))
-    encrypted = require_object(item, "encrypt_certificate", what=what)
-    algorithm = require_str(encrypted, "algorithm", what=f"{what}.encrypt_certificate")
-    if algorithm != aead.ALGORITHM:
-        raise ProtocolError(f"{what} uses algorithm {algorithm!r}", code="CERTIFICATES_INVALID")
-    pem = aead.decrypt(  # DecryptionError: not encrypted for this merchant
-        api_v3_key,
-        require_str(encrypted, "nonce", what=f"{what}.encrypt_certificate"),
-        require_str(encrypted, "associated_data", what=f"{what}.encrypt_certificate", allow_empty=True),
-        require_str(encrypted, "ciphertext", what=f"{what}.encrypt_certificate"),
-    )
+    effective_at = parse_rfc3339(item.effective_time)
+    expires_at = parse_rfc3339(item.expire_time)
+    encrypted = item.encrypt_certificate
+    if encrypted.algorithm != aead.ALGORITHM:
+        raise ProtocolError(f"{what} uses algorithm {encrypted.algorithm!r}", code="CERTIFICATES_INVALID")
+    # DecryptionError: not encrypted for this merchant
+    pem = aead.decrypt(api_v3_key, encrypted.nonce, encrypted.associated_data, encrypted.ciphertext)
     try:
         certificate = x509.load_pem_x509_certificate(pem)
     except ValueError:
@@ -86,7 +78,7 @@ def _entry(item: Any, api_v3_key: str | bytes, index: int) -> PlatformCertificat
     if not isinstance(certificate.public_key(), rsa.RSAPublicKey):
         raise ProtocolError(f"{what} certificate does not hold an RSA key", code="CERTIFICATES_INVALID")
     actual = certificate_serial(certificate)
-    if normalize_serial(serial_no) != actual:
+    if normalize_serial(item.serial_no) != actual:
         # Keys are looked up by serial: a listed serial that is not the certificate's would
         # file a key under a name it does not have.
         raise ProtocolError(f"{what} serial_no is not the certificate's serial", code="CERTIFICATES_INVALID")
@@ -99,13 +91,9 @@ def parse_certificates(body: bytes | str, api_v3_key: str | bytes) -> list[Platf
     :class:`ProtocolError` for a malformed body, :class:`DecryptionError` for a certificate that
     was not encrypted with this APIv3 key.
     """
-    document = loads_object(body, what="certificates body")
-    data = document.get("data")
-    if not isinstance(data, list):
-        raise ProtocolError("certificates body has no data list", code="CERTIFICATES_INVALID")
-    if not data:
-        raise ProtocolError("certificates body lists no certificate", code="CERTIFICATES_INVALID")
-    return [_entry(item, api_v3_key, index) for index, item in enumerate(data)]
+    document = parse(CertificatesBody, loads_object(body, what="certificates body"), code="CERTIFICATES_INVALID",
+                     what="certificates body")  # fmt: skip
+    return [_entry(item, api_v3_key, index) for index, item in enumerate(document.data)]
 
 
 def trust_certificates(verifier: Verifier, certificates: Iterable[PlatformCertificate], *, now: float) -> list[str]:

@@ -1,95 +1,85 @@
-"""Signed v3 calls over httpx: sign the request, verify the answer, map errors (SPEC §3.1, §3.2, §3.8).
-
-The error reading is v2's: :class:`UpstreamUnavailable` whenever the outcome is unknown — no
-answer, a 5xx, or an answer whose signature does not hold (it cannot be trusted either way).
-Error answers are verified when they carry a signature; unsigned ones are read as they are, as the
-official SDKs do (wechatpay-java and wechatpay-go check the status before the signature), since
-WeChat's gateway does not sign every error.
+"""API v3 outbound: :class:`V3PayClient`, the :class:`~silverpay.wechat.gateway.PayClient` over
+JSON and httpx. Requests are signed and answers verified by :mod:`.auth`; errors are read by
+:mod:`.error_map` the way v2's are: :class:`UpstreamUnavailable` whenever the outcome is unknown.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
+import hashlib
+import hmac
+import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Mapping
+from datetime import date
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 
-from silverpay.errors import ProtocolError, SignatureError, UpstreamRejected, UpstreamUnavailable
+from silverpay.errors import ProtocolError, RefundNotFound, UpstreamRejected, UpstreamUnavailable
+from silverpay.wechat.gateway import PayParams, Prepay, PrepayRequest, RefundRequest, RefundResult, TradeStatus
+from silverpay.wechat.v3 import paysign, resources
+from silverpay.wechat.v3.auth import WechatPayAuth, WechatPaySigner
+from silverpay.wechat.v3.credentials import V3Credentials
 from silverpay.wechat.v3.error_map import error_for
 from silverpay.wechat.v3.json_body import dumps, loads_object
-from silverpay.wechat.v3.platform_keys import PlatformKeys
-from silverpay.wechat.v3.signing import HEADER_SERIAL, HEADER_SIGNATURE, Signer, canonical_url, nonce_str
+from silverpay.wechat.v3.platform_keys import MIN_REFRESH_INTERVAL_S, PlatformKeys
+from silverpay.wechat.v3.signing import Signer, Verifier, nonce_str
 
-log = logging.getLogger(__name__)
-
-USER_AGENT = "silverpay/0.1 (WeChat Pay API v3)"
-MAX_ANSWER_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]  # {} for 204
+PREPAY_TTL_S = 2 * 3600
+NO_BILL = "NO_STATEMENT_EXIST"  # "要查询的账单文件不存在"
+# Answers that promise nothing about a refund: the same request may be sent again later. v2 retries
+# NOTENOUGH (the merchant's balance cannot cover it yet); v3 spells it NOT_ENOUGH.
+REFUND_RETRYABLE = frozenset({"NOT_ENOUGH"})
 
 
-class V3Client:
+class V3PayClient:
     def __init__(
         self,
         http: httpx.AsyncClient,
         *,
         base_url: str,
-        mchid: str,
-        signer: Signer,
-        platform: PlatformKeys,
-        public_key_id: str = "",
+        appid: str,
+        mch_id: str,
+        credentials: V3Credentials,
+        clock: Callable[[], float] = time.time,
         wall: Callable[[], float] = time.time,
+        refresh_interval_s: float = MIN_REFRESH_INTERVAL_S,
+        download_certificates: bool = True,
     ) -> None:
+        """``clock`` is business time (prepay expiry, paySign timeStamp); ``wall`` is the time
+        signatures carry and are checked against, which both sides read from their real clocks.
+        ``download_certificates=False`` trusts the configured public key alone. The platform keys
+        (:attr:`platform`) are shared with the notification verifier."""
         self._http = http
-        self.base_url = base_url.rstrip("/")
-        self._mchid = mchid
-        self._signer = signer
-        self.platform = platform
-        self._public_key_id = public_key_id
-        self._wall = wall
+        self._base_url = base_url.rstrip("/")
+        self.appid = appid
+        self.mch_id = mch_id
+        self._credentials = credentials
+        self._clock = clock
+        verifier = Verifier()
+        if credentials.public_key is not None:
+            verifier.add_key(credentials.public_key_id, credentials.public_key)
+        self.platform = PlatformKeys(
+            verifier,
+            api_v3_key=credentials.api_v3_key,
+            fetch=self._fetch_certificates if download_certificates else None,
+            clock=wall,
+            min_interval_s=refresh_interval_s,
+        )
+        signer = Signer(credentials.mch_serial, credentials.private_key)
+        identity = {"mchid": mch_id, "signer": signer, "public_key_id": credentials.public_key_id, "wall": wall}
+        self._sign_only = WechatPaySigner(**identity)  # type: ignore[arg-type]
+        self._auth = WechatPayAuth(platform=self.platform, **identity)  # type: ignore[arg-type]
 
-    def _headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
-        headers = {
-            "Authorization": self._signer.authorization(mchid=self._mchid, method=method, url=url, body=body,
-                                                        timestamp=int(self._wall()), nonce=nonce_str()),
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }  # fmt: skip
-        if body:
-            headers["Content-Type"] = "application/json"
-        if self._public_key_id:
-            # Names the key WeChat should answer with; during the switch from certificates it
-            # moves this merchant's answers to the public key (the switch guide asks for it on
-            # every request, sensitive fields or not).
-            headers[HEADER_SERIAL] = self._public_key_id
-        return headers
+    # Calls ------------------------------------------------------------------------------------
 
-    def url(self, path: str, query: Mapping[str, str] | None = None) -> str:
-        return self.base_url + path + ("?" + urlencode(query) if query else "")
+    def _url(self, path: str, query: Mapping[str, str] | None = None) -> str:
+        return self._base_url + path + ("?" + urlencode(query) if query else "")
 
-    async def send(self, method: str, url: str, *, body: bytes = b"") -> httpx.Response:
-        """One signed request, its answer unread and unverified (``UpstreamUnavailable`` on no answer)."""
-        try:
-            return await self._http.request(method, url, content=body, headers=self._headers(method, url, body))
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"{canonical_url(url)}: {type(exc).__name__}") from None
-
-    @contextlib.asynccontextmanager
-    async def stream(self, url: str) -> AsyncIterator[httpx.Response]:
-        """A signed GET whose answer is streamed (bill files); connection errors are the caller's."""
-        async with self._http.stream("GET", url, headers=self._headers("GET", url, b"")) as response:
-            yield response
-
-    async def call(
+    async def _call(
         self,
         method: str,
         path: str,
@@ -97,27 +87,127 @@ class V3Client:
         query: Mapping[str, str] | None = None,
         json: Mapping[str, Any] | None = None,
         overrides: Mapping[str, type[UpstreamRejected]] | None = None,
-    ) -> Answer:
-        """Call ``path``; the verified JSON answer of a 2xx, else the mapped exception."""
-        url = self.url(path, query)
-        response = await self.send(method, url, body=dumps(dict(json)) if json is not None else b"")
-        raw = response.content
-        if len(raw) > MAX_ANSWER_BYTES:
-            raise UpstreamUnavailable(f"{path}: answer larger than {MAX_ANSWER_BYTES} bytes")
-        if 200 <= response.status_code < 300 or HEADER_SIGNATURE in response.headers:
-            await self.verify(path, response.headers, raw)
-        if not 200 <= response.status_code < 300:
-            raise error_for(response.status_code, raw, context=path, overrides=overrides)
-        if not raw:
-            return Answer(response.status_code, {})
+    ) -> dict[str, Any]:
+        """The verified JSON answer of a 2xx (``{}`` for 204), else the mapped exception."""
+        body = dumps(dict(json)) if json is not None else b""
+        headers = {"Content-Type": "application/json"} if body else {}
         try:
-            return Answer(response.status_code, loads_object(raw, what=f"{path} answer", max_bytes=MAX_ANSWER_BYTES))
+            response = await self._http.request(method, self._url(path, query), content=body, headers=headers,
+                                                auth=self._auth)  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"{path}: {type(exc).__name__}") from None
+        if not response.is_success:
+            raise error_for(response.status_code, response.content, context=path, overrides=overrides)
+        if not response.content:
+            return {}
+        try:
+            return loads_object(response.content, what=f"{path} answer", max_bytes=len(response.content))
         except ProtocolError as error:
             raise UpstreamUnavailable(f"{path}: unreadable answer ({error.message})") from None
 
-    async def verify(self, path: str, headers: Mapping[str, str], body: bytes) -> None:
+    async def _fetch_certificates(self) -> tuple[Mapping[str, str], bytes]:
+        """The raw ``/v3/certificates`` answer: :mod:`.platform_keys` verifies it with what it carries."""
         try:
-            await self.platform.verify(headers, body)
-        except SignatureError as error:
-            log.error("%s answer signature refused: %s", path, error.code)
-            raise UpstreamUnavailable(f"{path}: answer signature does not verify ({error.code})") from None
+            response = await self._http.get(self._url("/v3/certificates"), auth=self._sign_only)
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"/v3/certificates: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise UpstreamUnavailable(f"/v3/certificates: HTTP {response.status_code}")
+        return response.headers, response.content
+
+    # PayClient --------------------------------------------------------------------------------
+
+    async def prepay(self, request: PrepayRequest) -> Prepay:
+        body = resources.jsapi_body(request, appid=self.appid, mchid=self.mch_id)
+        answer = await self._call("POST", "/v3/pay/transactions/jsapi", json=body)
+        prepay_id = answer.get("prepay_id")
+        if not isinstance(prepay_id, str) or not prepay_id:
+            raise UpstreamUnavailable("/v3/pay/transactions/jsapi succeeded without a prepay_id")
+        return Prepay(prepay_id, self._clock() + PREPAY_TTL_S)
+
+    async def query(self, out_trade_no: str) -> TradeStatus:
+        path = f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no, safe='')}"
+        answer = await self._call("GET", path, query={"mchid": self.mch_id})
+        try:
+            trade = resources.transaction(answer)
+            if (trade.appid or self.appid) != self.appid or (trade.mchid or self.mch_id) != self.mch_id:
+                raise UpstreamUnavailable(f"{path}: answer is for another merchant")
+            return resources.trade_status(answer)
+        except ProtocolError as error:
+            raise UpstreamUnavailable(f"{path}: {error.message}") from None
+
+    async def close(self, out_trade_no: str) -> None:
+        path = f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no, safe='')}/close"
+        await self._call("POST", path, json={"mchid": self.mch_id})  # 204
+
+    def pay_params(self, prepay_id: str) -> PayParams:
+        return paysign.pay_params(self._credentials.private_key, self.appid, prepay_id,
+                                  time_stamp=str(int(self._clock())), nonce_str=nonce_str())  # fmt: skip
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        path = "/v3/refund/domestic/refunds"
+        try:
+            answer = await self._call("POST", path, json=resources.refund_body(request))
+        except UpstreamRejected as error:
+            if error.upstream_code in REFUND_RETRYABLE:
+                raise UpstreamUnavailable(error.message) from None
+            raise
+        try:
+            result = resources.refund_result(answer)
+        except ProtocolError as error:
+            raise UpstreamUnavailable(f"{path}: {error.message}") from None
+        if result.out_refund_no != request.out_refund_no:
+            raise UpstreamUnavailable(f"{path}: the answer is about another refund")
+        return result
+
+    async def refund_query(self, out_refund_no: str) -> RefundResult:
+        path = f"/v3/refund/domestic/refunds/{quote(out_refund_no, safe='')}"
+        answer = await self._call("GET", path, overrides={"RESOURCE_NOT_EXISTS": RefundNotFound})
+        try:
+            return resources.refund_result(answer)
+        except ProtocolError as error:
+            raise UpstreamUnavailable(f"{path}: {error.message}") from None
+
+    async def download_bill(self, bill_date: date, dest: Path) -> bool:
+        """``tradebill`` for the URL and hash, then the (unsigned, gzip) file, checked by its SHA1."""
+        path = "/v3/bill/tradebill"
+        try:
+            answer = await self._call("GET", path, query=resources.bill_query(bill_date))
+        except UpstreamRejected as error:
+            if error.upstream_code == NO_BILL:
+                return False
+            raise
+        url, hash_type, hash_value = (answer.get(k) for k in ("download_url", "hash_type", "hash_value"))
+        if not (isinstance(url, str) and url.startswith(("https://", "http://"))) or not isinstance(hash_value, str):
+            raise UpstreamUnavailable(f"{path}: answer has no download_url or hash_value")
+        if hash_type != "SHA1":
+            raise UpstreamUnavailable(f"{path}: hash_type {hash_type!r} is not SHA1")
+        digest = await self._download(url, dest)
+        if not hmac.compare_digest(digest, hash_value.lower()):
+            os.remove(dest)  # a partial or altered bill must not be read
+            raise UpstreamUnavailable("bill download: SHA1 of the bill does not match hash_value")
+        return True
+
+    async def _download(self, url: str, dest: Path) -> str:
+        """Stream the gzip file into ``dest`` inflated; the SHA1 of what was written (the bill itself)."""
+        inflate = zlib.decompressobj(wbits=31)  # gzip
+        digest = hashlib.sha1(usedforsecurity=False)  # WeChat's integrity check, not a security one
+        try:
+            async with self._http.stream("GET", url, auth=self._sign_only) as response:
+                if response.status_code != 200:
+                    raise UpstreamUnavailable(f"bill download: HTTP {response.status_code}")
+                with dest.open("wb") as out:
+                    async for chunk in response.aiter_bytes():
+                        data = inflate.decompress(chunk)
+                        digest.update(data)
+                        out.write(data)
+                    tail = inflate.flush()
+                    digest.update(tail)
+                    out.write(tail)
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"bill download: {type(exc).__name__}") from None
+        except zlib.error:
+            raise UpstreamUnavailable("bill download: the bill is not valid gzip") from None
+        if not inflate.eof:
+            raise UpstreamUnavailable("bill download: the gzip stream is truncated")
+        return digest.hexdigest()

@@ -11,7 +11,6 @@ answer) leaves the outcome unknown.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from silverpay.errors import (
@@ -25,6 +24,7 @@ from silverpay.errors import (
     UpstreamUnavailable,
 )
 from silverpay.wechat.v3.json_body import dumps, loads_object
+from silverpay.wechat.v3.models import ErrorBody, parse
 
 # The SPEC §3.8 table: the status WeChat pairs with each code (the simulator's side).
 ERROR_STATUS: dict[str, int] = {
@@ -64,29 +64,14 @@ MISCONFIGURED = frozenset({"SIGN_ERROR", "APPID_MCHID_NOT_MATCH", "MCH_NOT_EXIST
 MAX_MESSAGE_CHARS = 200
 
 
-@dataclass(frozen=True)
-class V3ErrorBody:
-    code: str
-    message: str
-    detail: dict[str, Any] | None = None
-
-
-def parse_error_body(body: bytes | str | None) -> V3ErrorBody | None:
+def parse_error_body(body: bytes | str | None) -> ErrorBody | None:
     """The error object, or ``None`` when the body is not one (empty, HTML from a proxy, …)."""
     if not body:
         return None
     try:
-        document = loads_object(body, what="error body")
+        return parse(ErrorBody, loads_object(body, what="error body"), code="JSON_INVALID", what="error body")
     except ProtocolError:
         return None
-    code, message, detail = document.get("code"), document.get("message", ""), document.get("detail")
-    if not isinstance(code, str) or not code:
-        return None
-    return V3ErrorBody(
-        code=code,
-        message=message if isinstance(message, str) else "",
-        detail=detail if isinstance(detail, dict) else None,
-    )
 
 
 def error_for(

@@ -45,26 +45,3 @@ def loads_object(data: bytes | str, *, what: str = "body", max_bytes: int = MAX_
     if not isinstance(value, dict):
         raise ProtocolError(f"{what} is not a JSON object", code="JSON_INVALID")
     return value
-
-
-def require_str(obj: dict[str, Any], name: str, *, what: str, allow_empty: bool = False) -> str:
-    """``obj[name]`` as a string, or :class:`ProtocolError` naming the field."""
-    value = obj.get(name)
-    if not isinstance(value, str) or (not allow_empty and value == ""):
-        raise ProtocolError(f"{what}.{name} is missing or not a string", code="JSON_INVALID")
-    return value
-
-
-def require_object(obj: dict[str, Any], name: str, *, what: str) -> dict[str, Any]:
-    value = obj.get(name)
-    if not isinstance(value, dict):
-        raise ProtocolError(f"{what}.{name} is missing or not an object", code="JSON_INVALID")
-    return value
-
-
-def optional_str(obj: dict[str, Any], name: str, *, what: str) -> str:
-    """``obj[name]`` as a string, ``""`` when absent; :class:`ProtocolError` if not a string."""
-    value = obj.get(name, "")
-    if not isinstance(value, str):
-        raise ProtocolError(f"{what}.{name} is not a string", code="JSON_INVALID")
-    return value

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from silverpay.beijing import format_rfc3339
 from silverpay.errors import ProtocolError
-from silverpay.wechat.gateway import NotificationReply
 from silverpay.wechat.v3 import aead
-from silverpay.wechat.v3.json_body import dumps, loads_object, optional_str, require_object, require_str
+from silverpay.wechat.v3.json_body import dumps, loads_object
+from silverpay.wechat.v3.models import NotificationEnvelope, parse
 from silverpay.wechat.v3.signing import Verifier
-from silverpay.wechat.v3.times import format_rfc3339
 
 RESOURCE_TYPE = "encrypt-resource"
 EVENT_TRANSACTION_SUCCESS = "TRANSACTION.SUCCESS"
@@ -59,27 +59,20 @@ def parse_notification(
     resource, :class:`DecryptionError` for a resource not encrypted with this APIv3 key.
     """
     signed = verifier.verify_response(headers, body, now=now)
-    envelope = loads_object(body, what="notification")
-    resource_type = require_str(envelope, "resource_type", what="notification")
-    if resource_type != RESOURCE_TYPE:
-        raise ProtocolError(f"notification resource_type is {resource_type!r}", code="NOTIFICATION_INVALID")
-    encrypted = require_object(envelope, "resource", what="notification")
-    algorithm = require_str(encrypted, "algorithm", what="notification.resource")
-    if algorithm != aead.ALGORITHM:
-        raise ProtocolError(f"notification resource uses {algorithm!r}", code="NOTIFICATION_INVALID")
-    # "associated_data长度小于16个字节并可能为空字符串" (SPEC §3.3): empty, and absent, mean "".
-    plaintext = aead.decrypt_text(
-        api_v3_key,
-        require_str(encrypted, "nonce", what="notification.resource"),
-        optional_str(encrypted, "associated_data", what="notification.resource"),
-        require_str(encrypted, "ciphertext", what="notification.resource"),
-    )
+    envelope = parse(NotificationEnvelope, loads_object(body, what="notification"), code="NOTIFICATION_INVALID",
+                     what="notification")  # fmt: skip
+    if envelope.resource_type != RESOURCE_TYPE:
+        raise ProtocolError(f"notification resource_type is {envelope.resource_type!r}", code="NOTIFICATION_INVALID")
+    encrypted = envelope.resource
+    if encrypted.algorithm != aead.ALGORITHM:
+        raise ProtocolError(f"notification resource uses {encrypted.algorithm!r}", code="NOTIFICATION_INVALID")
+    plaintext = aead.decrypt_text(api_v3_key, encrypted.nonce, encrypted.associated_data, encrypted.ciphertext)
     return V3Notification(
-        id=require_str(envelope, "id", what="notification"),
-        event_type=require_str(envelope, "event_type", what="notification"),
-        create_time=optional_str(envelope, "create_time", what="notification"),
-        summary=optional_str(envelope, "summary", what="notification"),
-        original_type=optional_str(encrypted, "original_type", what="notification.resource"),
+        id=envelope.id,
+        event_type=envelope.event_type,
+        create_time=envelope.create_time,
+        summary=envelope.summary,
+        original_type=encrypted.original_type,
         resource=loads_object(plaintext, what="notification resource"),
         serial=signed.serial,
     )
@@ -119,21 +112,6 @@ def build_notification(
             },
         }
     )
-
-
-def notification_reply(ok: bool, message: str = "", *, status: int | None = None) -> NotificationReply:
-    """What the merchant answers: ``ok`` stops the retries, anything else asks for them.
-
-    Success is 200 with ``{"code":"SUCCESS"}``: the current doc needs only the status (200 or
-    204), older ones asked for that body, so it satisfies both. Failure is a 4xx/5xx (400 unless
-    ``status`` says otherwise) with ``{"code":"FAIL","message":…}`` as the doc requires.
-    """
-    if ok:
-        return NotificationReply(200, dumps({"code": "SUCCESS", "message": message or "成功"}), "application/json")
-    fail_status = 400 if status is None else status
-    if not 400 <= fail_status <= 599:
-        raise ValueError("a failure reply needs a 4xx or 5xx status")
-    return NotificationReply(fail_status, dumps({"code": "FAIL", "message": message or "失败"}), "application/json")
 
 
 def reply_accepted(status_code: int) -> bool:

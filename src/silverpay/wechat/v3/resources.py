@@ -9,37 +9,17 @@ rejected notification).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from silverpay.beijing import format_rfc3339, parse_rfc3339
 from silverpay.domain.orders import WechatTradeState
+from silverpay.domain.refunds import RefundStatus
 from silverpay.errors import ProtocolError
 from silverpay.wechat.gateway import PrepayRequest, RefundRequest, RefundResult, TradeStatus
-from silverpay.wechat.v3.times import format_rfc3339, parse_rfc3339
+from silverpay.wechat.v3.models import Refund, Transaction, parse
 
 CURRENCY = "CNY"
-
-
-def _fen(obj: Mapping[str, Any], name: str) -> int:
-    value = obj.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(name)
-    return value
-
-
-def _text(obj: Mapping[str, Any], name: str) -> str:
-    value = obj.get(name, "")
-    if not isinstance(value, str):
-        raise ValueError(name)
-    return value
-
-
-def _object(obj: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = obj.get(name, {})
-    if not isinstance(value, dict):
-        raise ValueError(name)
-    return value
 
 
 # Requests --------------------------------------------------------------------------------------
@@ -80,48 +60,45 @@ def bill_query(bill_date: date) -> dict[str, str]:
 
 # Answers and resources -------------------------------------------------------------------------
 
+# v3's refund status words (SPEC §3.6); v2 says REFUNDCLOSE and CHANGE where v3 says CLOSED and ABNORMAL.
+REFUND_STATUS = {
+    "SUCCESS": RefundStatus.SUCCESS,
+    "PROCESSING": RefundStatus.PROCESSING,
+    "CLOSED": RefundStatus.CLOSED,
+    "ABNORMAL": RefundStatus.ABNORMAL,
+}
 
-def trade_status(doc: Mapping[str, Any]) -> TradeStatus:
+
+def trade_status(doc: object) -> TradeStatus:
     """A transaction object (query answer or notification resource) as :class:`TradeStatus`."""
+    trade = parse(Transaction, doc, code="TRADE_FIELDS_INVALID", what="transaction")
     try:
-        out_trade_no = _text(doc, "out_trade_no")
-        state = WechatTradeState(_text(doc, "trade_state"))
-        amount = _fen(_object(doc, "amount"), "total")
-        success_time = _text(doc, "success_time")
-        paid_at = parse_rfc3339(success_time) if success_time else None
-        transaction_id = _text(doc, "transaction_id")
-        openid = _text(_object(doc, "payer"), "openid")
+        state = WechatTradeState(trade.trade_state)
+        paid_at = parse_rfc3339(trade.success_time) if trade.success_time else None
     except (ValueError, ProtocolError):
         raise ProtocolError("transaction fields are malformed", code="TRADE_FIELDS_INVALID") from None
-    if not out_trade_no:
-        raise ProtocolError("transaction has no out_trade_no", code="TRADE_FIELDS_INVALID")
-    return TradeStatus(out_trade_no, state, amount, transaction_id, paid_at, openid)
+    return TradeStatus(trade.out_trade_no, state, trade.amount.total, trade.transaction_id, paid_at, trade.payer.openid)
 
 
-def refund_result(doc: Mapping[str, Any], *, status_field: str = "status") -> RefundResult:
-    """A refund object as :class:`RefundResult`; ``status`` stays WeChat's word (SUCCESS, CLOSED,
-    PROCESSING, ABNORMAL), which the refund rules read for both API versions."""
+def transaction(doc: object) -> Transaction:
+    return parse(Transaction, doc, code="TRADE_FIELDS_INVALID", what="transaction")
+
+
+def refund_result(doc: object, *, status_field: str = "status") -> RefundResult:
+    """A refund object as :class:`RefundResult`; its state is named ``status`` in answers and
+    ``refund_status`` in notifications."""
+    refund = parse(Refund, doc, code="REFUND_FIELDS_INVALID", what="refund")
+    word = refund.refund_status if status_field == "refund_status" else refund.status
     try:
-        out_refund_no = _text(doc, "out_refund_no")
-        status = _text(doc, status_field)
-        refund_fen = _fen(_object(doc, "amount"), "refund")
-        success_time = _text(doc, "success_time")
-        result = RefundResult(
-            out_refund_no=out_refund_no,
-            out_trade_no=_text(doc, "out_trade_no"),
-            refund_id=_text(doc, "refund_id"),
-            status=status,
-            refund_fen=refund_fen,
-            succeeded_at=parse_rfc3339(success_time) if success_time else None,
-        )
-    except (ValueError, ProtocolError):
+        status = REFUND_STATUS[word]
+        succeeded_at = parse_rfc3339(refund.success_time) if refund.success_time else None
+    except (KeyError, ProtocolError):
         raise ProtocolError("refund fields are malformed", code="REFUND_FIELDS_INVALID") from None
-    if not out_refund_no or not status:
-        raise ProtocolError("refund has no out_refund_no or status", code="REFUND_FIELDS_INVALID")
-    return result
+    return RefundResult(refund.out_refund_no, refund.out_trade_no, refund.refund_id, status,
+                        refund.amount.refund, succeeded_at)  # fmt: skip
 
 
-def claimed_out_trade_no(doc: Mapping[str, Any]) -> str:
+def claimed_out_trade_no(doc: object) -> str:
     """What a (decrypted but otherwise unchecked) resource says its order is, for the record."""
-    value = doc.get("out_trade_no", "")
+    value = doc.get("out_trade_no", "") if isinstance(doc, dict) else ""
     return value[:64] if isinstance(value, str) else ""

@@ -22,9 +22,10 @@ from rich.table import Table
 
 from silverpay.api.app import create_app
 from silverpay.config import Settings
+from silverpay.demo.defaults import DEMO_ADMIN_TOKEN
 from silverpay.serving import free_port, port_is_free, running
 from silverpay.sim.app import create_sim_app
-from silverpay.sim.config import DEMO_ADMIN_TOKEN, SimConfig
+from silverpay.sim.config import SimConfig
 from silverpay.sim.simulator import Simulator
 from silverpay.webdemo import mount_web_demo
 from silverpay.wechat.v3 import keys

@@ -1,17 +1,13 @@
-"""The gateway as the worker sees it: every outbound call waits for the rate limiter first."""
+"""The pay client as the worker sees it: every call to WeChat waits for the rate limiter first."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 from silverpay.jobs.ratelimit import TokenBucket
 from silverpay.wechat.gateway import (
-    BillLine,
-    Notification,
-    NotificationReply,
-    PayGateway,
+    PayClient,
     PayParams,
     Prepay,
     PrepayRequest,
@@ -21,8 +17,8 @@ from silverpay.wechat.gateway import (
 )
 
 
-class RateLimitedGateway:
-    def __init__(self, inner: PayGateway, bucket: TokenBucket) -> None:
+class RateLimitedPayClient:
+    def __init__(self, inner: PayClient, bucket: TokenBucket) -> None:
         self._inner = inner
         self._bucket = bucket
 
@@ -50,18 +46,5 @@ class RateLimitedGateway:
         await self._bucket.acquire()
         return await self._inner.download_bill(bill_date, dest)
 
-    # Local work: no call to WeChat, no token.
-    def pay_params(self, prepay_id: str) -> PayParams:
+    def pay_params(self, prepay_id: str) -> PayParams:  # signed locally: no call, no token
         return self._inner.pay_params(prepay_id)
-
-    def read_bill(self, path: Path) -> Iterator[BillLine]:
-        return self._inner.read_bill(path)
-
-    def parse_notification(self, body: bytes) -> Notification:
-        return self._inner.parse_notification(body)
-
-    def parse_refund_notification(self, body: bytes) -> RefundResult:
-        return self._inner.parse_refund_notification(body)
-
-    def reply(self, ok: bool, message: str = "OK") -> NotificationReply:
-        return self._inner.reply(ok, message)

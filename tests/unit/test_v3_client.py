@@ -1,4 +1,4 @@
-"""The v3 gateway against a scripted WeChat (httpx.MockTransport): the requests it signs, and how
+"""The v3 pay client against a scripted WeChat (httpx.MockTransport): the requests it signs, and how
 each kind of answer maps to the same exceptions as v2 (unknown outcome vs. definite refusal)."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pytest
 
 from silverpay.errors import (
     ConfigError,
-    NotificationRejected,
     RefundNotFound,
     TradeAlreadyPaid,
     TradeClosed,
@@ -26,7 +25,8 @@ from silverpay.errors import (
 )
 from silverpay.wechat.gateway import PrepayRequest, RefundRequest
 from silverpay.wechat.v3 import keys, paysign
-from silverpay.wechat.v3.gateway import V3Credentials, V3Gateway
+from silverpay.wechat.v3.client import V3PayClient
+from silverpay.wechat.v3.credentials import V3Credentials
 from silverpay.wechat.v3.json_body import dumps
 from silverpay.wechat.v3.signing import Signer, Verifier
 
@@ -45,13 +45,13 @@ def answer(status: int, doc: dict[str, Any] | None = None, *, sign: bool = True,
     return httpx.Response(status, content=body, headers={**headers, "Content-Type": "application/json"})
 
 
-def gateway(handler: Handler) -> V3Gateway:
+def client(handler: Handler) -> V3PayClient:
     credentials = V3Credentials.from_pem(
         mch_serial=SERIAL, private_key_pem=keys.private_key_pem(MERCHANT), api_v3_key=API_V3_KEY,
         public_key_id=PUB_KEY_ID, public_key_pem=keys.public_key_pem(PLATFORM.public_key()),
     )  # fmt: skip
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return V3Gateway(http, base_url="https://api.mch.test", appid=APPID, mch_id=MCHID, credentials=credentials)
+    return V3PayClient(http, base_url="https://api.mch.test", appid=APPID, mch_id=MCHID, credentials=credentials)
 
 
 PREPAY = PrepayRequest("SP0001", "coffee", 1234, "o-openid", "https://m.test/api/v1/wechat/v3/notify",
@@ -65,7 +65,7 @@ async def test_prepay_request_is_signed_over_the_exact_bytes() -> None:
         seen.append(request)
         return answer(200, {"prepay_id": "wx123"})
 
-    prepay = await gateway(handler).prepay(PREPAY)
+    prepay = await client(handler).prepay(PREPAY)
     assert prepay.prepay_id == "wx123"
     request = seen[0]
     assert request.url.path == "/v3/pay/transactions/jsapi"
@@ -101,7 +101,7 @@ async def test_prepay_request_is_signed_over_the_exact_bytes() -> None:
 )
 async def test_answers_map_to_v2s_exceptions(response: httpx.Response, expected: type[Exception]) -> None:
     with pytest.raises(expected) as raised:
-        await gateway(lambda _: response).prepay(PREPAY)
+        await client(lambda _: response).prepay(PREPAY)
     assert type(raised.value) is expected
 
 
@@ -110,14 +110,14 @@ async def test_no_answer_is_an_unknown_outcome() -> None:
         raise httpx.ConnectTimeout("timed out", request=request)
 
     with pytest.raises(UpstreamUnavailable, match="ConnectTimeout"):
-        await gateway(handler).query("SP0001")
+        await client(handler).query("SP0001")
 
 
 async def test_query_answer_for_another_merchant_is_not_believed() -> None:
     doc = {"appid": APPID, "mchid": "1900000001", "out_trade_no": "SP0001", "trade_state": "NOTPAY",
            "amount": {"total": 1}}  # fmt: skip
     with pytest.raises(UpstreamUnavailable, match="another merchant"):
-        await gateway(lambda _: answer(200, doc)).query("SP0001")
+        await client(lambda _: answer(200, doc)).query("SP0001")
 
 
 async def test_close_is_204_and_quoted() -> None:
@@ -127,7 +127,7 @@ async def test_close_is_204_and_quoted() -> None:
         seen.append(request)
         return answer(204)
 
-    await gateway(handler).close("A|B*1")
+    await client(handler).close("A|B*1")
     assert seen[0].url.raw_path == b"/v3/pay/transactions/out-trade-no/A%7CB%2A1/close"
     assert json.loads(seen[0].content) == {"mchid": MCHID}
 
@@ -136,35 +136,30 @@ async def test_refund_errors() -> None:
     request = RefundRequest("SP0001", "RF1", 100, 40, "why", "")
     busy = answer(403, {"code": "NOT_ENOUGH", "message": "余额不足"})
     with pytest.raises(UpstreamUnavailable):  # v2 retries NOTENOUGH: so does v3
-        await gateway(lambda _: busy).refund(request)
+        await client(lambda _: busy).refund(request)
     with pytest.raises(RefundNotFound):
-        await gateway(lambda _: answer(404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"})).refund_query(
+        await client(lambda _: answer(404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"})).refund_query(
             "RF1"
         )
     other = {"out_refund_no": "RF2", "status": "PROCESSING", "amount": {"refund": 40}}
     with pytest.raises(UpstreamUnavailable, match="another refund"):
-        await gateway(lambda _: answer(200, other)).refund(request)
+        await client(lambda _: answer(200, other)).refund(request)
 
 
 async def test_no_bill_is_false_and_a_bad_url_is_unknown(tmp_path: Path) -> None:
     none = answer(400, {"code": "NO_STATEMENT_EXIST", "message": "要查询的账单文件不存在"})
-    assert await gateway(lambda _: none).download_bill(date(2026, 1, 1), tmp_path / "b") is False
+    assert await client(lambda _: none).download_bill(date(2026, 1, 1), tmp_path / "b") is False
     odd = answer(200, {"download_url": "ftp://x", "hash_type": "SHA1", "hash_value": "00"})
     with pytest.raises(UpstreamUnavailable):
-        await gateway(lambda _: odd).download_bill(date(2026, 1, 1), tmp_path / "b")
+        await client(lambda _: odd).download_bill(date(2026, 1, 1), tmp_path / "b")
 
 
-def test_pay_params_and_replies() -> None:
-    gw = gateway(lambda _: answer(500))
+def test_pay_params_are_signed_with_the_merchant_key() -> None:
+    gw = client(lambda _: answer(500))
     params = gw.pay_params("wx201410272009395522657a690389285100")
     assert params.signType == "RSA" and params.package == "prepay_id=wx201410272009395522657a690389285100"
     paysign.verify_pay_sign(MERCHANT.public_key(), APPID, params.timeStamp, params.nonceStr, params.package,
                             params.paySign)  # fmt: skip
-    assert (gw.reply(True).status_code, gw.reply(True).body) == (204, b"")
-    failed = gw.reply(False, "bad")
-    assert failed.status_code == 400 and json.loads(failed.body) == {"code": "FAIL", "message": "bad"}
-    with pytest.raises(NotificationRejected):
-        gw.parse_notification(b"<xml/>")
 
 
 @pytest.mark.parametrize(

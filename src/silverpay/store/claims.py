@@ -1,4 +1,4 @@
-"""Claiming due rows for one worker at a time."""
+"""Claiming due rows for one worker at a time (refunds; orders are claimed through the ledger)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silverpay.clock import utc
-
-LEASE_S = 120  # longer than any WeChat call with its retries; a dead worker's rows come back after it
+from silverpay.store.ledger import LEASE_S
 
 
 async def claim(

@@ -1,4 +1,4 @@
-"""API v2 implementation of :class:`silverpay.wechat.gateway.PayGateway` over httpx."""
+"""API v2 outbound: :class:`V2PayClient`, the :class:`~silverpay.wechat.gateway.PayClient` over XML and httpx."""
 
 from __future__ import annotations
 
@@ -6,19 +6,18 @@ import hmac
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 
 import httpx
 
+from silverpay.beijing import format_beijing, parse_beijing, parse_beijing_dashed
 from silverpay.domain.orders import WechatTradeState
+from silverpay.domain.refunds import RefundStatus
 from silverpay.errors import (
-    DecryptionError,
-    NotificationRejected,
     ProtocolError,
     RefundNotFound,
-    SignatureError,
     TradeAlreadyPaid,
     TradeClosed,
     TradeNotFound,
@@ -27,9 +26,6 @@ from silverpay.errors import (
     XmlError,
 )
 from silverpay.wechat.gateway import (
-    BillLine,
-    Notification,
-    NotificationReply,
     PayParams,
     Prepay,
     PrepayRequest,
@@ -37,10 +33,8 @@ from silverpay.wechat.gateway import (
     RefundResult,
     TradeStatus,
 )
-from silverpay.wechat.v2 import bill, signing, xml
-from silverpay.wechat.v2.crypto import decrypt_req_info
+from silverpay.wechat.v2 import signing, xml
 from silverpay.wechat.v2.signing import SignType
-from silverpay.wechat.v2.times import format_beijing, parse_beijing, parse_beijing_dashed
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +50,7 @@ BY_ERR_CODE: dict[str, type[UpstreamRejected]] = {
 }
 
 
-class V2Gateway:
+class V2PayClient:
     def __init__(
         self,
         http: httpx.AsyncClient,
@@ -104,7 +98,7 @@ class V2Gateway:
     async def query(self, out_trade_no: str) -> TradeStatus:
         answer = await self._call("/pay/orderquery", {"out_trade_no": out_trade_no}, out_trade_no=out_trade_no)
         try:
-            return _trade_status(answer, state_field="trade_state")
+            return trade_status(answer, state_field="trade_state")
         except ProtocolError as exc:  # a signed but unreadable answer tells us nothing: ask again later
             raise UpstreamUnavailable(f"/pay/orderquery: {exc.message}") from None
 
@@ -135,7 +129,11 @@ class V2Gateway:
         except ValueError:
             raise UpstreamUnavailable("refund answer has no refund_fee") from None
         return RefundResult(
-            request.out_refund_no, request.out_trade_no, answer.get("refund_id", ""), "PROCESSING", refund_fen
+            request.out_refund_no,
+            request.out_trade_no,
+            answer.get("refund_id", ""),
+            RefundStatus.PROCESSING,
+            refund_fen,
         )
 
     async def refund_query(self, out_refund_no: str) -> RefundResult:
@@ -149,7 +147,7 @@ class V2Gateway:
                         out_refund_no=out_refund_no,
                         out_trade_no=answer.get("out_trade_no", ""),
                         refund_id=answer.get(f"refund_id_{n}", ""),
-                        status=answer.get(f"refund_status_{n}", ""),
+                        status=refund_status(answer.get(f"refund_status_{n}", "")),
                         refund_fen=int(answer.get(f"refund_fee_{n}", "")),
                         succeeded_at=parse_beijing_dashed(success) if success else None,
                     )
@@ -183,10 +181,6 @@ class V2Gateway:
         except zlib.error:
             raise UpstreamUnavailable("/pay/downloadbill: the bill is not valid gzip") from None
         return True
-
-    def read_bill(self, path: Path) -> Iterator[BillLine]:
-        with path.open(encoding="utf-8") as lines:
-            yield from bill.parse(lines)
 
     def _signed(self, params: Mapping[str, object]) -> bytes:
         message: dict[str, object] = {"appid": self.appid, "mch_id": self.mch_id, "nonce_str": signing.nonce_str()}
@@ -233,60 +227,8 @@ class V2Gateway:
         if answer.get("appid", self.appid) != self.appid or answer.get("mch_id", self.mch_id) != self.mch_id:
             raise UpstreamUnavailable(f"{path}: answer is for another merchant")
 
-    # Inbound ----------------------------------------------------------------------------------
 
-    def parse_notification(self, body: bytes) -> Notification:
-        fields = xml.decode(body)  # XmlError: nothing readable to claim
-        claimed = fields.get("out_trade_no", "")
-        try:
-            sign_type = signing.verify(fields, self._api_key)
-        except SignatureError as exc:
-            raise NotificationRejected(exc.message, code=exc.code, claimed_out_trade_no=claimed) from None
-        if fields.get("appid") != self.appid:
-            raise NotificationRejected("appid is not ours", code="APPID_MISMATCH", claimed_out_trade_no=claimed)
-        if fields.get("mch_id") != self.mch_id:
-            raise NotificationRejected("mch_id is not ours", code="MCH_ID_MISMATCH", claimed_out_trade_no=claimed)
-        if fields.get("return_code") != "SUCCESS":
-            raise NotificationRejected("return_code is not SUCCESS", code="NOT_SUCCESS", claimed_out_trade_no=claimed)
-        state = "SUCCESS" if fields.get("result_code") == "SUCCESS" else "PAYERROR"
-        try:
-            trade = _trade_status({**fields, "trade_state": state}, state_field="trade_state")
-        except ProtocolError as exc:
-            raise NotificationRejected(exc.message, code=exc.code, claimed_out_trade_no=claimed) from None
-        return Notification(trade, sign_type.value)
-
-    def parse_refund_notification(self, body: bytes) -> RefundResult:
-        fields = xml.decode(body)
-        if fields.get("appid") != self.appid or fields.get("mch_id") != self.mch_id:
-            raise NotificationRejected("refund notification is for another merchant", code="MERCHANT_MISMATCH")
-        if fields.get("return_code") != "SUCCESS":
-            raise NotificationRejected("return_code is not SUCCESS", code="NOT_SUCCESS")
-        try:
-            # No sign field: only WeChat (and we) can encrypt with our key (SPEC §2.11).
-            inner = xml.decode(decrypt_req_info(fields.get("req_info", ""), self._api_key))
-        except DecryptionError as exc:
-            raise NotificationRejected(exc.message, code=exc.code) from None
-        claimed = inner.get("out_refund_no", "")
-        try:
-            success = inner.get("success_time", "")
-            return RefundResult(
-                out_refund_no=claimed,
-                out_trade_no=inner.get("out_trade_no", ""),
-                refund_id=inner.get("refund_id", ""),
-                status=inner["refund_status"],
-                refund_fen=int(inner["refund_fee"]),
-                succeeded_at=parse_beijing_dashed(success) if success else None,
-            )
-        except (KeyError, ValueError, ProtocolError):
-            raise NotificationRejected("refund fields are malformed", code="FIELDS_INVALID",
-                                       claimed_out_trade_no=inner.get("out_trade_no", "")) from None  # fmt: skip
-
-    def reply(self, ok: bool, message: str = "OK") -> NotificationReply:
-        body = xml.encode({"return_code": "SUCCESS" if ok else "FAIL", "return_msg": message})
-        return NotificationReply(200 if ok else 400, body.encode(), "text/xml")
-
-
-def _trade_status(fields: Mapping[str, str], *, state_field: str) -> TradeStatus:
+def trade_status(fields: Mapping[str, str], *, state_field: str) -> TradeStatus:
     try:
         state = WechatTradeState(fields.get(state_field, ""))
         # Unpaid trades may come back without payment fields; a paid one must say what was paid.
@@ -308,4 +250,21 @@ def _trade_status(fields: Mapping[str, str], *, state_field: str) -> TradeStatus
     )
 
 
-__all__ = ["V2Gateway"]
+__all__ = ["V2PayClient", "refund_status", "trade_status"]
+
+
+# v2's refund_status words (SPEC §2.8): REFUNDCLOSE is closed, CHANGE needs a human.
+_REFUND_STATUS = {
+    "SUCCESS": RefundStatus.SUCCESS,
+    "PROCESSING": RefundStatus.PROCESSING,
+    "REFUNDCLOSE": RefundStatus.CLOSED,
+    "CHANGE": RefundStatus.ABNORMAL,
+}
+
+
+def refund_status(word: str) -> RefundStatus:
+    """:class:`ValueError` for a word WeChat v2 does not use."""
+    try:
+        return _REFUND_STATUS[word]
+    except KeyError:
+        raise ValueError(f"unknown refund status {word!r}") from None

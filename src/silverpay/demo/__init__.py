@@ -1,0 +1,1 @@
+"""`silverpay demo`: the walk-through (``walkthrough``) and the public demo credentials (``defaults``)."""
