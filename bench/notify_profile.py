@@ -1,0 +1,98 @@
+"""bench/notify.py --profile: py-spy on the running server, and where its samples went by package."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+# Layers the lead asked about: the share of samples whose stack passes through each.
+LAYERS = ("silverpay", "fastapi", "starlette", "anyio", "uvicorn", "h11", "httptools", "pydantic", "sqlalchemy",
+          "greenlet", "asyncpg", "asyncio", "xml", "defusedxml", "logging", "json", "hmac", "hashlib")  # fmt: skip
+_FILE = re.compile(r"\(([^():]+?)(?::\d+)?\)$")
+# Leaf frames of threads that merely wait (anyio's idle worker threads): py-spy does not always
+# recognise them as idle, so they are left out here.
+_WAITING = ("Condition.wait (threading.py", "Queue.get (queue.py", "EpollSelector.select (selectors.py")
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise SystemExit("--profile needs py-spy: pip install -e '.[bench]'")
+    return found
+
+
+class Profiler:
+    """``py-spy record --subprocesses --format raw`` (folded stacks, idle samples left out) of ``pid``."""
+
+    def __init__(self, pid: int, output: Path) -> None:
+        self.output = output
+        self.log = output.with_suffix(".log")
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [py_spy(), "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "100",
+                 "--output", str(output)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        time.sleep(1.0)  # py-spy attaches to the process tree before it samples; give it that second
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)  # py-spy writes the profile on Ctrl-C
+        self.process.wait(timeout=60)
+        if not self.output.exists():
+            raise SystemExit(f"py-spy wrote no profile; see {self.log}")
+
+
+def package(frame: str) -> str:
+    """The top-level package (or stdlib module) of a folded frame 'function (path/file.py:123)'."""
+    match = _FILE.search(frame)
+    if match is None:
+        return frame.split(" ", 1)[0]  # "process 123:..." and other non-Python frames
+    path = match[1]
+    if "site-packages/" in path:
+        path = path.rsplit("site-packages/", 1)[1]
+    elif "/lib/python3" in path:
+        path = path.split("/lib/python3", 1)[1].split("/", 1)[-1]
+    elif "/src/" in path:
+        path = path.rsplit("/src/", 1)[1]
+    top = path.split("/", 1)[0]
+    return top.removesuffix(".py")
+
+
+def summary(folded: Path, top: int = 12) -> str:
+    """Inclusive shares for LAYERS and the packages whose code the samples were in (self time)."""
+    total = waiting = 0
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
+    for line in folded.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [frame for frame in stack.split(";") if not frame.startswith("process ")]  # --subprocesses' root
+        if not frames or frames[-1].startswith(_WAITING):
+            waiting += count
+            continue
+        packages = {package(frame) for frame in frames}
+        total += count
+        for layer in LAYERS:
+            if layer in packages:
+                inclusive[layer] += count
+        own[package(frames[-1])] += count
+        functions[frames[-1]] += count
+    if total == 0:
+        return "profile: no samples"
+    lines = [f"profile: {total} samples on CPU ({waiting} more of threads waiting, left out)",
+             "  stack passes through (inclusive):"]  # fmt: skip
+    lines += [f"    {layer:<12} {inclusive[layer] / total:6.1%}" for layer in LAYERS if inclusive[layer]]
+    lines.append("  code running when sampled (self, by package):")
+    lines += [f"    {name:<12} {count / total:6.1%}" for name, count in own.most_common(top)]
+    lines.append("  hottest functions (self):")
+    lines += [f"    {count / total:6.1%}  {name}" for name, count in functions.most_common(top)]
+    return "\n".join(lines)
