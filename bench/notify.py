@@ -15,7 +15,8 @@ Each round seeds N fresh PAYING orders, then POSTs one signed notification (HMAC
 exactly once from 32 connections with wrk (bench/notify.lua; httpx if wrk is missing), then checks
 that every order is PAID with exactly one status event to PAID. Rounds alternate silverpay,
 baseline, … (--rounds of each). Server CPU is user+system time of the server's process tree over
-the round (/proc), per notification; PostgreSQL's is that of the database's backends.
+the round (/proc), per notification; PostgreSQL's is that of the database's backends, and
+pg_connects counts the connections opened to it during the round.
 
 --compare-procs adds `silverpay serve --workers 1` and `--workers 2` rounds to each cycle.
 --profile runs one more silverpay round under py-spy and prints where its samples went.
@@ -37,7 +38,7 @@ from pathlib import Path
 import notify_db
 import notify_load
 import notify_procs
-from notify_procs import Server, postgres_cpu, spent, tree_cpu
+from notify_procs import PostgresWatch, Server, spent, tree_cpu
 from silverpay.sim.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID
 from silverpay.wechat.v2 import signing, xml
 from silverpay.wechat.v2.signing import SignType
@@ -63,7 +64,7 @@ class Round:
     n: int
     per_s: float
     server_ms: float  # server CPU per notification
-    postgres_ms: float  # backends alive at the round's end; those of connections closed during it are missed
+    postgres_ms: float  # the database's backends' CPU per notification
     connects: int  # PostgreSQL sessions opened during the round
     client_ms: float  # wrk's CPU per request
     p50_ms: float | None
@@ -71,8 +72,7 @@ class Round:
 
     def line(self) -> str:
         latency = f"p50={self.p50_ms:6.1f} ms p99={self.p99_ms:6.1f} ms" if self.p50_ms and self.p99_ms else ""
-        lower = "+" if self.connects else " "  # backends that closed took their CPU time with them
-        postgres = f"postgres_cpu={self.postgres_ms:5.2f}{lower}ms pg_connects={self.connects:<4d}"
+        postgres = f"postgres_cpu={self.postgres_ms:5.2f} ms pg_connects={self.connects:<4d}"
         client = f"client_cpu={self.client_ms:5.3f} ms"
         return (f"{self.label:<13} {self.n:6d} notifications {self.per_s:7.1f}/s  server_cpu={self.server_ms:5.2f} ms  "
                 f"{postgres} {client}  {latency}")  # fmt: skip
@@ -95,19 +95,19 @@ class Bench:
         numbers = notify_db.seed_orders(self.database_url, prefix, n, self.owner)
         bodies = [notification(no, self.serial * 10**8 + i) for i, no in enumerate(numbers)]
         sessions = notify_db.sessions(self.database_url)
-        server_cpu, pg_cpu = tree_cpu(server.process.pid), postgres_cpu(self.database)
-        if self.wrk:
-            load = notify_load.run_wrk(self.wrk, server.url, bodies, self.args.concurrency, self.workdir)
-        else:
-            load = notify_load.run_httpx(server.url, bodies, self.args.concurrency)
-        server_s = spent(server_cpu, tree_cpu(server.process.pid))
-        pg_s = spent(pg_cpu, postgres_cpu(self.database))
+        with PostgresWatch(self.database) as postgres:
+            server_cpu = tree_cpu(server.process.pid)
+            if self.wrk:
+                load = notify_load.run_wrk(self.wrk, server.url, bodies, self.args.concurrency, self.workdir)
+            else:
+                load = notify_load.run_httpx(server.url, bodies, self.args.concurrency)
+            server_s = spent(server_cpu, tree_cpu(server.process.pid))
         problems, sessions_after = notify_db.check_round(self.database_url, prefix, n)
         if load.answers != n or load.bad or problems:
             raise SystemExit(f"{server.label}: {load.answers} answers, {load.bad} not 200; " + "; ".join(problems)
                              + f" (server log: {server.log})")  # fmt: skip
         connects = sessions_after - sessions - 1  # the checker's own session is the 1
-        return Round(server.label, n, n / load.elapsed_s, server_s / n * 1000, pg_s / n * 1000, connects,
+        return Round(server.label, n, n / load.elapsed_s, server_s / n * 1000, postgres.seconds / n * 1000, connects,
                      load.client_cpu_s / n * 1000, load.p50_ms, load.p99_ms)  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,19 +56,58 @@ def tree_cpu(root: int) -> dict[int, float]:
     return {pid: cpu[pid] for pid in tree if pid in cpu}
 
 
-def postgres_cpu(database: str) -> dict[int, float]:
-    """CPU seconds of the PostgreSQL backends serving ``database`` (their titles name it), by pid."""
-    found: dict[int, float] = {}
-    for pid in _all_pids():
-        try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if title.startswith("postgres: ") and f" {database} " in title:
+class PostgresWatch:
+    """CPU seconds of the PostgreSQL backends serving one database (their titles name it).
+
+    A backend that exits takes its CPU time with it, and `silverpay serve` closes pool overflow
+    connections all the time: so a thread reads the backends every 0.1 s while the round runs,
+    and a backend that has gone counts with its last reading (under 0.1 s of it is missed)."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self._ours: set[int] = set()
+        self._others: set[int] = set()
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _read(self) -> None:
+        for pid in _all_pids():
+            if pid in self._others:
+                continue
+            if pid not in self._ours:
+                try:
+                    title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except (FileNotFoundError, ProcessLookupError):
+                    continue
+                if not title.startswith("postgres"):
+                    self._others.add(pid)
+                if f" {self.database} " not in title:
+                    continue  # not ours, or a new backend that has not named its database yet
+                self._ours.add(pid)
             stat = _stat(pid)
             if stat is not None:
-                found[pid] = stat[1]
-    return found
+                self._last[pid] = stat[1]
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.1):
+            self._read()
+
+    def __enter__(self) -> PostgresWatch:
+        self._read()
+        self._start = dict(self._last)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._read()
+
+    @property
+    def seconds(self) -> float:
+        return spent(self._start, self._last)
 
 
 def spent(before: dict[int, float], after: dict[int, float]) -> float:

@@ -64,12 +64,40 @@ def package(frame: str) -> str:
     return top.removesuffix(".py")
 
 
+def function(frame: str) -> str:
+    """'function (path/file.py:123)' → 'function (path/file.py)': lines of one function together."""
+    return re.sub(r":\d+\)$", ")", frame)
+
+
+def root(frames: list[str]) -> str:
+    """Where a stack starts: the main thread, another thread, or a greenlet, which py-spy shows
+    apart from the coroutine that switched into it (SQLAlchemy runs its sync ORM code in greenlets)."""
+    if frames[0].startswith("_run_module_as_main"):
+        return "main thread"
+    return "other threads" if frames[0].startswith("Thread._bootstrap") else "greenlets"
+
+
+def callback(frames: list[str]) -> list[str]:
+    """The frames of the callback the event loop was running, without the launcher above it
+    (silverpay's CLI, uvicorn.run, asyncio's run_forever) that every main-thread stack shares;
+    the loop's own work (_run_once, select) keeps its last frames."""
+    for i, frame in enumerate(frames):
+        if frame.startswith("Handle._run (asyncio/events.py"):
+            return frames[i + 1 :] or frames[i:]
+    for i, frame in enumerate(frames):
+        if frame.startswith("BaseEventLoop._run_once"):
+            return frames[i:]
+    return frames
+
+
 def summary(folded: Path, top: int = 12) -> str:
     """Inclusive shares for LAYERS and the packages whose code the samples were in (self time)."""
     total = waiting = 0
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     functions: Counter[str] = Counter()
+    ours: Counter[str] = Counter()
+    roots: Counter[str] = Counter()
     for line in folded.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -79,20 +107,28 @@ def summary(folded: Path, top: int = 12) -> str:
         if not frames or frames[-1].startswith(_WAITING):
             waiting += count
             continue
+        roots[root(frames)] += count
+        frames = callback(frames)
         packages = {package(frame) for frame in frames}
         total += count
         for layer in LAYERS:
             if layer in packages:
                 inclusive[layer] += count
         own[package(frames[-1])] += count
-        functions[frames[-1]] += count
+        functions[function(frames[-1])] += count
+        for name in {function(frame) for frame in frames if package(frame) == "silverpay"}:
+            ours[name] += count
     if total == 0:
         return "profile: no samples"
     lines = [f"profile: {total} samples on CPU ({waiting} more of threads waiting, left out)",
-             "  stack passes through (inclusive):"]  # fmt: skip
+             "  stacks start in: " + ", ".join(f"{name} {count / total:.1%}" for name, count in roots.most_common()),
+             "  stack passes through (inclusive, below the event loop; greenlet stacks do not show who switched"
+             " into them):"]  # fmt: skip
     lines += [f"    {layer:<12} {inclusive[layer] / total:6.1%}" for layer in LAYERS if inclusive[layer]]
     lines.append("  code running when sampled (self, by package):")
     lines += [f"    {name:<12} {count / total:6.1%}" for name, count in own.most_common(top)]
+    lines.append("  silverpay's frames (inclusive):")
+    lines += [f"    {count / total:6.1%}  {name}" for name, count in ours.most_common(top)]
     lines.append("  hottest functions (self):")
     lines += [f"    {count / total:6.1%}  {name}" for name, count in functions.most_common(top)]
     return "\n".join(lines)
