@@ -112,7 +112,7 @@ class Bench:
 
 
 def median(rounds: list[Round], label: str, field: str) -> float:
-    return statistics.median(getattr(r, field) for r in rounds if r.label == label)
+    return float(statistics.median(getattr(r, field) for r in rounds if r.label == label))
 
 
 def run(args: argparse.Namespace, database_url: str, workdir: Path) -> None:
