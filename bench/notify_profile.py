@@ -69,25 +69,33 @@ def function(frame: str) -> str:
     return re.sub(r":\d+\)$", ")", frame)
 
 
+# Frames every main-thread stack shares: the launcher (runpy, multiprocessing's spawn, the CLI,
+# uvicorn.run) and the event loop's own machinery. What is below them is the work.
+_LAUNCHER = ("(<frozen runpy>", "(<string>", "(multiprocessing/", "(silverpay/__main__.py", "(silverpay/cli.py",
+             "(typer/", "(click/", "(uvicorn/main.py", "(uvicorn/server.py", "(uvicorn/_compat.py",
+             "(uvicorn/_subprocess.py", "(uvicorn/supervisors/", "(asyncio/runners.py", "(asyncio/base_events.py",
+             "(asyncio/events.py", "(uvloop/")  # fmt: skip
+
+
+def _launcher(frame: str) -> bool:
+    return any(part in frame for part in _LAUNCHER)
+
+
 def root(frames: list[str]) -> str:
     """Where a stack starts: the main thread, another thread, or a greenlet, which py-spy shows
     apart from the coroutine that switched into it (SQLAlchemy runs its sync ORM code in greenlets)."""
-    if frames[0].startswith("_run_module_as_main"):
-        return "main thread"
-    return "other threads" if frames[0].startswith("Thread._bootstrap") else "greenlets"
+    if frames[0].startswith("Thread._bootstrap"):
+        return "other threads"
+    return "main thread" if _launcher(frames[0]) else "greenlets"
 
 
 def callback(frames: list[str]) -> list[str]:
-    """The frames of the callback the event loop was running, without the launcher above it
-    (silverpay's CLI, uvicorn.run, asyncio's run_forever) that every main-thread stack shares;
-    the loop's own work (_run_once, select) keeps its last frames."""
+    """The frames below the launcher and the event loop; the loop's own work (select, running
+    callbacks; with uvloop, time in C is charged to the last Python frame) keeps its last frame."""
     for i, frame in enumerate(frames):
-        if frame.startswith("Handle._run (asyncio/events.py"):
-            return frames[i + 1 :] or frames[i:]
-    for i, frame in enumerate(frames):
-        if frame.startswith("BaseEventLoop._run_once"):
+        if not _launcher(frame):
             return frames[i:]
-    return frames
+    return frames[-1:]
 
 
 def summary(folded: Path, top: int = 12) -> str:
