@@ -14,6 +14,7 @@ from pathlib import Path
 # Layers the lead asked about: the share of samples whose stack passes through each.
 LAYERS = ("silverpay", "fastapi", "starlette", "anyio", "uvicorn", "h11", "httptools", "pydantic", "sqlalchemy",
           "greenlet", "asyncpg", "asyncio", "xml", "defusedxml", "logging", "json", "hmac", "hashlib")  # fmt: skip
+_PROCESS = re.compile(r'process \d+:"[^"]*"(;|$)')  # --subprocesses' root frames; a command line may hold ";"
 _FILE = re.compile(r"\(([^():]+?)(?::\d+)?\)$")
 # Leaf frames of threads that merely wait (anyio's idle worker threads): py-spy does not always
 # recognise them as idle, so they are left out here.
@@ -100,7 +101,7 @@ def callback(frames: list[str]) -> list[str]:
 
 def summary(folded: Path, top: int = 12) -> str:
     """Inclusive shares for LAYERS and the packages whose code the samples were in (self time)."""
-    total = waiting = 0
+    total = waiting = native = 0
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     functions: Counter[str] = Counter()
@@ -111,8 +112,11 @@ def summary(folded: Path, top: int = 12) -> str:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [frame for frame in stack.split(";") if not frame.startswith("process ")]  # --subprocesses' root
-        if not frames or frames[-1].startswith(_WAITING):
+        frames = _PROCESS.sub("", stack).split(";")
+        if frames == [""]:  # a thread without Python frames (native code only)
+            native += count
+            continue
+        if frames[-1].startswith(_WAITING):
             waiting += count
             continue
         roots[root(frames)] += count
@@ -128,7 +132,7 @@ def summary(folded: Path, top: int = 12) -> str:
             ours[name] += count
     if total == 0:
         return "profile: no samples"
-    lines = [f"profile: {total} samples on CPU ({waiting} more of threads waiting, left out)",
+    lines = [f"profile: {total} samples on CPU; left out: {waiting} of threads waiting, {native} without Python frames",
              "  stacks start in: " + ", ".join(f"{name} {count / total:.1%}" for name, count in roots.most_common()),
              "  stack passes through (inclusive, below the event loop; greenlet stacks do not show who switched"
              " into them):"]  # fmt: skip
