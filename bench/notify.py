@@ -140,7 +140,7 @@ def run(args: argparse.Namespace, database_url: str, workdir: Path) -> None:
             profile(bench, main, args.n, workdir)
         client_ms = statistics.median(r.client_ms for r in rounds)
         client = "wrk" if bench.wrk else "httpx"
-        print(f"client ({client} -c{args.concurrency}) CPU per request: {client_ms:.3f} ms (median)")
+        print(f"client ({client} -t1 -c{args.concurrency}) CPU per request: {client_ms:.3f} ms (median of the rounds)")
         if args.compare_procs:
             two, one = median(rounds, "silverpay x2", "per_s"), median(rounds, "silverpay x1", "per_s")
             print(f"procs2_per_s={two:.1f} procs1_per_s={one:.1f} scale={two / one:.2f}")
