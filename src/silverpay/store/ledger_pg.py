@@ -63,8 +63,9 @@ _CLAIM_SQL = {
     f"FOR UPDATE SKIP LOCKED) RETURNING {_COLS}"
     for due, where in _CLAIM.items()
 }
-# A connection that died while idle shows itself at its first statement.
-_DEAD = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.InterfaceError, OSError)
+# A connection that died while idle shows itself at its first statement, as one of these (a
+# server's goodbye read while idle leaves asyncpg's protocol in a state it refuses to leave).
+_DEAD = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError, OSError)
 
 
 def _naive(value: Any) -> Any:
@@ -190,9 +191,10 @@ class PgLedger:
                 try:
                     await transaction.start()
                 except _DEAD:
+                    conn.terminate()  # the pool replaces a closed connection
                     if attempt == 2:
                         raise
-                    continue  # released below; the pool discards a closed connection
+                    continue
                 try:
                     yield conn
                 except BaseException:
