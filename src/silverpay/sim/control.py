@@ -121,9 +121,10 @@ def router(sim: Simulator) -> APIRouter:
     @api.get("/trades/{out_trade_no}")
     async def trade(out_trade_no: str, mch_id: str | None = None) -> dict[str, Any]:
         """A trade as the platform sees it, with its history (for tests and debugging)."""
-        for candidate in sim.state.trades.values():
-            if candidate.out_trade_no == out_trade_no and mch_id in (None, candidate.mch_id):
-                return asdict(candidate)
+        for merchant in [mch_id] if mch_id is not None else list(sim.config.merchants):
+            found = sim.state.trade(merchant, out_trade_no)
+            if found is not None:
+                return asdict(found)
         raise HTTPException(404, "no such trade")
 
     @api.post("/apps", status_code=201)
