@@ -7,7 +7,7 @@ Every lookup a request makes is a dict access, whatever the number of trades.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from silverpay.sim import state_upgrade as upgrade
@@ -200,38 +200,39 @@ class SimState:
         else:
             self.processing.pop(refund.key, None)
 
-    # Writes: each one updates the indexes and the persistence layer together.
+    # Writes: each one updates the indexes and the persistence layer together. A record is its
+    # fields as they are (persistence serialises it at once): no deep copy as asdict would make.
     def save_code(self, code: LoginCode) -> None:
         self.codes[code.code] = code
-        self._persistence.put("code", code.code, asdict(code))
+        self._persistence.put("code", code.code, vars(code))
 
     def save_user(self, user: User) -> None:
         key = f"{user.appid}:{user.openid}"
         self.users[key] = user
-        self._persistence.put("user", key, asdict(user))
+        self._persistence.put("user", key, vars(user))
 
     def save_trade(self, trade: Trade) -> None:
         self._index_trade(trade)
-        self._persistence.put("trade", trade.key, asdict(trade))
+        self._persistence.put("trade", trade.key, vars(trade))
 
     def save_trades(self, trades: list[Trade]) -> None:
         """Many at once (seeding): one write transaction."""
         for trade in trades:
             self._index_trade(trade)
-        self._persistence.put_many("trade", [(t.key, asdict(t)) for t in trades])
+        self._persistence.put_many("trade", [(t.key, vars(t)) for t in trades])
 
     def save_refund(self, refund: SimRefund) -> None:
         self._index_refund(refund)
-        self._persistence.put("refund", refund.key, asdict(refund))
+        self._persistence.put("refund", refund.key, vars(refund))
 
     def save_delivery(self, delivery: Delivery) -> None:
         self.deliveries[delivery.id] = delivery
-        self._persistence.put("delivery", delivery.id, asdict(delivery))
+        self._persistence.put("delivery", delivery.id, vars(delivery))
 
     def add_attempt(self, attempt: Attempt) -> None:
         self.attempts.append(attempt)
         key = f"{attempt.delivery_id}:{len(self.attempts)}"
-        self._persistence.put("attempt", key, asdict(attempt))
+        self._persistence.put("attempt", key, vars(attempt))
 
     def set_meta(self, name: str, value: Any) -> None:
         self.meta[name] = value
