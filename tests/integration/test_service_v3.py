@@ -14,7 +14,7 @@ import pytest
 from silverpay.beijing import BEIJING
 from silverpay.errors import UpstreamUnavailable
 from silverpay.service.reconcile import read_bill, run_reconciliation
-from silverpay.sim import v3_rules
+from silverpay.sim import v3_json
 from silverpay.sim.config import DEMO_APPID, DEMO_MCH_ID
 from silverpay.wechat.v2 import xml
 from silverpay.wechat.v3 import keys
@@ -359,8 +359,8 @@ async def test_bill_download_verify_and_reconcile(empty_database: str, tmp_path,
         assert {getattr(line, "out_trade_no", None) for line in lines} >= {o["out_trade_no"] for o in orders}
         assert await pay_client(h).download_bill(day - timedelta(days=30), tmp_path / "none.txt") is False
 
-        real = v3_rules.bill_answer
-        monkeypatch.setattr(v3_rules, "bill_answer", lambda bill, url: {**real(bill, url), "hash_value": "0" * 40})
+        real = v3_json.bill_answer
+        monkeypatch.setattr(v3_json, "bill_answer", lambda bill, url: {**real(bill, url), "hash_value": "0" * 40})
         with pytest.raises(UpstreamUnavailable, match="SHA1"):
             await pay_client(h).download_bill(day, tmp_path / "altered.txt")
         assert not (tmp_path / "altered.txt").exists()

@@ -1,4 +1,4 @@
-"""v3 transaction and refund objects ↔ the neutral types, and the sim's v2 → v3 translations."""
+"""v3 transaction and refund objects ↔ the neutral types, and the sim's neutral → v2/v3 translations."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import pytest
 
 from silverpay.domain.orders import WechatTradeState
 from silverpay.errors import ProtocolError
-from silverpay.sim.pay_rules import BizFail
-from silverpay.sim.v3_rules import V3_ERRORS, transaction_json, v3_error
+from silverpay.sim import v2_codes, v3_codes
+from silverpay.sim.core.commands import TradeState, TradeView
+from silverpay.sim.core.failures import Reason
+from silverpay.sim.v3_json import transaction_json
 from silverpay.wechat.gateway import RefundRequest
 from silverpay.wechat.v3 import resources
 from silverpay.wechat.v3.error_map import error_for
@@ -67,22 +69,30 @@ def test_refund_body() -> None:
 
 
 def test_the_simulators_transaction_is_what_the_gateway_reads() -> None:
-    answer = {"out_trade_no": "SP1", "trade_state": "SUCCESS", "trade_state_desc": "支付成功", "total_fee": 100,
-              "attach": "", "openid": "o1", "trade_type": "JSAPI", "bank_type": "OTHERS", "cash_fee": 100,
-              "transaction_id": "4200001", "time_end": "20180608103456"}  # fmt: skip
-    doc = transaction_json(answer, "wx8888888888888888", "1900009191")
+    paid = TradeView(
+        mch_id="1900009191", appid="wx8888888888888888", out_trade_no="SP1", trade_state=TradeState.SUCCESS,
+        trade_type="JSAPI", description="d", total_fen=100, attach="", openid="o1", transaction_id="4200001",
+        paid_at=1528425296.7, bank_type="OTHERS", payer_total_fen=100,
+    )  # fmt: skip
+    doc = transaction_json(paid)
     assert doc["success_time"] == "2018-06-08T10:34:56+08:00"
     assert resources.trade_status(doc) == resources.trade_status(PAID)
 
 
-@pytest.mark.parametrize("err_code", sorted(V3_ERRORS))
-def test_every_translated_error_reads_back_as_v2_would(err_code: str) -> None:
-    """The simulator's v3 error for a v2 err_code maps to the exception class v2 raises."""
+def test_every_reason_has_a_word_in_both_versions() -> None:
+    assert set(v2_codes.ERR_CODES) == set(v3_codes.ERRORS) == set(Reason)
+
+
+@pytest.mark.parametrize("reason", list(Reason))
+def test_every_translated_error_reads_back_as_v2_would(reason: Reason) -> None:
+    """The simulator's v3 error for a refusal maps to the exception class v2's gateway raises for
+    the simulator's v2 err_code of the same refusal."""
     from silverpay.wechat.v2.client import BY_ERR_CODE, RETRYABLE
 
-    fail = v3_error(BizFail(err_code, "…"))
-    error = error_for(fail.status, f'{{"code":"{fail.code}","message":"…"}}'.encode())
-    if err_code in RETRYABLE or err_code == "SYSTEMERROR":
+    err_code = v2_codes.ERR_CODES[reason]
+    status, code = v3_codes.ERRORS[reason]
+    error = error_for(status, f'{{"code":"{code}","message":"…"}}'.encode())
+    if err_code in RETRYABLE:
         assert type(error).__name__ == "UpstreamUnavailable"
     elif err_code in BY_ERR_CODE and err_code != "REFUNDNOTEXIST":  # v3: RefundNotFound only via the override
         assert type(error) is BY_ERR_CODE[err_code]

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from silverpay.sim import control, login, pay_wire, v3_wire
+from silverpay.sim import control, login, v2_wire, v3_wire
 from silverpay.sim.config import SimConfig
 from silverpay.sim.simulator import Simulator
 
@@ -38,7 +38,7 @@ def create_sim_app(config: SimConfig, *, http: httpx.AsyncClient | None = None) 
     # The control API is a developer tool: browser demos and tests on other origins may drive it.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
     app.include_router(login.router(sim))
-    app.include_router(pay_wire.router(sim))
+    app.include_router(v2_wire.router(sim))
     app.include_router(v3_wire.router(sim))
     app.include_router(control.router(sim))
     return app

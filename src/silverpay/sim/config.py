@@ -1,19 +1,23 @@
 """Who the simulator knows: merchants, their API keys and the mini-programs bound to them.
 
-The demo values below are public and documented in the README; they are what both the simulator
-and `silverpay demo` use when no SILVERPAY_WECHAT_* variable is set.
+Unless told otherwise it knows the public demo credentials of :mod:`silverpay.demo.defaults`, the
+ones `silverpay demo` and demo mode use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DEMO_APPID = "wx8a3fc5d0b7e21946"
-DEMO_SECRET = "demo0app0secret00000000000000000"  # noqa: S105 - public demo value
-DEMO_MCH_ID = "1900000109"
-DEMO_API_KEY = "DemoApiKeyDemoApiKeyDemoApiKey32"
-DEMO_API_V3_KEY = "DemoApiV3KeyDemoApiV3KeyDemo0032"  # 32 bytes: AEAD_AES_256_GCM needs exactly that
-DEMO_ADMIN_TOKEN = "demo-admin-token"  # noqa: S105 - public demo value, demo mode only
+from silverpay.demo.defaults import (  # re-exported: the simulator's defaults are the demo's
+    DEMO_ADMIN_TOKEN,
+    DEMO_API_KEY,
+    DEMO_API_V3_KEY,
+    DEMO_APPID,
+    DEMO_MCH_ID,
+    DEMO_SECRET,
+)
+
+__all__ = ["DEMO_ADMIN_TOKEN", "DEMO_API_KEY", "DEMO_API_V3_KEY", "DEMO_APPID", "DEMO_MCH_ID", "DEMO_SECRET"]
 
 # WeChat's notification retry delays (SPEC §2.10), seconds after each failed attempt: 16 attempts.
 NOTIFY_RETRY_DELAYS_S = (

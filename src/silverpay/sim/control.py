@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
@@ -11,7 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from silverpay.beijing import iso_utc
 from silverpay.sim.config import PLATFORM_MODES, App
+from silverpay.sim.core.commands import ApiVersion, Seed, SeedTrade, TradeState
+from silverpay.sim.core.failures import RuleFailure
+from silverpay.sim.core.seeding import MAX_BATCH, SeedRefused, seed
 from silverpay.sim.faults import Faults
+from silverpay.sim.formats import MAX_FEN, OUT_TRADE_NO_PATTERN
 from silverpay.sim.login import issue_code
 from silverpay.sim.request_payment import PaymentRefused, PaymentSheet, request_payment
 from silverpay.sim.simulator import Simulator
@@ -46,6 +50,36 @@ class ClockRequest(BaseModel):
 
 class PlatformMode(BaseModel):
     mode: str = Field(description=f"how unnamed v3 signatures are made: {' | '.join(PLATFORM_MODES)}")
+
+
+class SeedTradeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    out_trade_no: str = Field(pattern=OUT_TRADE_NO_PATTERN)
+    amount_fen: int = Field(ge=1, le=MAX_FEN)
+    openid: str = Field(min_length=1, max_length=128)
+    state: Literal["NOTPAY", "SUCCESS", "CLOSED"] = "NOTPAY"
+    api: Literal["v2", "v3"] = Field("v2", description="the version whose format its notifications would take")
+    created_at: float | None = Field(None, description="epoch seconds on the simulated clock; default now")
+    paid_at: float | None = Field(None, description="SUCCESS only; default now")
+    description: str = Field("seeded order", min_length=1, max_length=127)
+    attach: str = Field("", max_length=127)
+    notify_url: str = Field("", max_length=256, description="where a later payment or refund is notified")
+
+    def command(self) -> SeedTrade:
+        return SeedTrade(
+            out_trade_no=self.out_trade_no, total_fen=self.amount_fen, openid=self.openid,
+            trade_state=TradeState(self.state), api=ApiVersion(self.api), created_at=self.created_at,
+            paid_at=self.paid_at, description=self.description, attach=self.attach, notify_url=self.notify_url,
+        )  # fmt: skip
+
+
+class SeedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mch_id: str | None = Field(None, description="default: the only merchant")
+    appid: str | None = Field(None, description="default: the first mini-program bound to the merchant")
+    trades: list[SeedTradeIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class AppRequest(BaseModel):
@@ -121,10 +155,28 @@ def router(sim: Simulator) -> APIRouter:
     @api.get("/trades/{out_trade_no}")
     async def trade(out_trade_no: str, mch_id: str | None = None) -> dict[str, Any]:
         """A trade as the platform sees it, with its history (for tests and debugging)."""
-        for candidate in sim.state.trades.values():
-            if candidate.out_trade_no == out_trade_no and mch_id in (None, candidate.mch_id):
-                return asdict(candidate)
+        for merchant in [mch_id] if mch_id is not None else list(sim.config.merchants):
+            found = sim.state.trade(merchant, out_trade_no)
+            if found is not None:
+                return asdict(found)
         raise HTTPException(404, "no such trade")
+
+    @api.post("/trades:seed", status_code=201)
+    async def seed_trades(body: SeedRequest) -> dict[str, Any]:
+        """Put up to 10,000 trades into the state at once, as if ordered (paid, closed) earlier:
+        no API calls, no notifications. For benchmarks and tools; all or nothing."""
+        mch_id = body.mch_id or (next(iter(sim.config.merchants)) if len(sim.config.merchants) == 1 else "")
+        if not mch_id:
+            raise HTTPException(400, "name the mch_id: the simulator knows several merchants")
+        appid = body.appid or next((a.appid for a in sim.config.apps.values() if a.mch_id == mch_id), "")
+        items = tuple(t.command() for t in body.trades)
+        try:
+            seeded = seed(sim.config, sim.state, Seed(mch_id, appid, items), sim.clock.now())
+        except SeedRefused as refused:
+            raise HTTPException(refused.status, refused.detail) from None
+        except RuleFailure as refused:
+            raise HTTPException(400, f"{refused.reason}: appid {appid!r} is not bound to {mch_id}") from None
+        return {"mch_id": mch_id, "appid": appid, "seeded": len(seeded), "trades": [asdict(s) for s in seeded]}
 
     @api.post("/apps", status_code=201)
     async def add_app(body: AppRequest) -> dict[str, Any]:

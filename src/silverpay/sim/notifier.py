@@ -20,6 +20,7 @@ import httpx
 
 from silverpay.sim.clock import SimClock
 from silverpay.sim.config import NOTIFY_RETRY_DELAYS_S, NOTIFY_TIMEOUT_S
+from silverpay.sim.core.commands import ApiVersion
 from silverpay.sim.faults import FaultInjector
 from silverpay.sim.notifications import is_acknowledged
 from silverpay.sim.state import Attempt, Delivery, SimState
@@ -62,7 +63,9 @@ class Notifier:
     def max_attempts(self) -> int:
         return len(self._retry_delays_s) + 1
 
-    def enqueue(self, kind: str, mch_id: str, out_trade_no: str, url: str, body: str, *, api: str = "v2") -> Delivery:
+    def enqueue(
+        self, kind: str, mch_id: str, out_trade_no: str, url: str, body: str, *, api: ApiVersion = ApiVersion.V2
+    ) -> Delivery:
         faults = self._injector.faults
         now = self._clock.now()
         delivery = Delivery(
@@ -138,7 +141,7 @@ class Notifier:
             self.wake()
 
     def _headers(self, delivery: Delivery, body: bytes) -> dict[str, str]:
-        if delivery.api != "v3":
+        if delivery.api is not ApiVersion.V3:
             return V2_HEADERS
         if self._sign_v3 is None:
             raise RuntimeError("a v3 delivery needs a v3 signer")
@@ -154,7 +157,8 @@ class Notifier:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             self._record(delivery, number, None, "", acknowledged=False, error=error, duplicate=duplicate)
             return False
-        acknowledged = reply_accepted(response.status_code) if delivery.api == "v3" else is_acknowledged(response)
+        v3 = delivery.api is ApiVersion.V3
+        acknowledged = reply_accepted(response.status_code) if v3 else is_acknowledged(response)
         answer = response.text[:2000]
         self._record(delivery, number, response.status_code, answer, acknowledged=acknowledged, duplicate=duplicate)
         return acknowledged

@@ -6,12 +6,12 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from silverpay.beijing import format_beijing
 from silverpay.errors import ConfigError, SignatureError
-from silverpay.sim import pay_rules
 from silverpay.sim.config import Merchant
-from silverpay.sim.notifications import payment_notification, v3_payment_notification
-from silverpay.sim.pay_rules import new_transaction_id
+from silverpay.sim.core import trades
+from silverpay.sim.core.commands import ApiVersion
+from silverpay.sim.core.failures import RuleFailure
+from silverpay.sim.notifications import payment_body
 from silverpay.sim.simulator import Simulator
 from silverpay.sim.state import Trade
 from silverpay.wechat.v2 import signing
@@ -62,47 +62,31 @@ def request_payment(sim: Simulator, sheet: PaymentSheet) -> str:
         raise PaymentRefused(404, "prepay_id not found")
     if trade.openid != sheet.openid:
         raise PaymentRefused(403, "this order belongs to another user")
-    _check_pay_sign(sheet, trade.sign_type, merchant)
+    _check_pay_sign(sheet, trade, merchant)
 
     now = sim.clock.now()
-    if trade.trade_state in ("SUCCESS", "REFUND"):
-        raise PaymentRefused(409, "该订单已支付")
-    if trade.trade_state == "CLOSED":
-        raise PaymentRefused(409, "订单已关闭")
-    if trade.prepay_id != match.group(1) or now >= trade.prepay_expires_at:
-        raise PaymentRefused(409, "prepay_id已失效")
-    if trade.time_expire is not None and now >= trade.time_expire:
-        raise PaymentRefused(409, "订单已过期")
+    try:
+        trades.check_payable(trade, match.group(1), now)
+    except RuleFailure as refused:
+        raise PaymentRefused(409, refused.message) from None
     if sheet.outcome == "cancel":
         raise PaymentRefused(400, "cancel")
     if sheet.outcome == "fail":
         raise PaymentRefused(400, "支付失败")  # the trade stays NOTPAY: the user may try again
 
-    trade.trade_state = "SUCCESS"
-    trade.transaction_id = new_transaction_id(now)
-    trade.time_end = format_beijing(now)
-    trade.bank_type = "OTHERS"
-    trade.cash_fee = trade.total_fee
-    trade.history.append({"at": now, "event": "paid"})
-    sim.state.save_trade(trade)
-    sim.notifier.enqueue("payment", trade.mch_id, trade.out_trade_no, trade.notify_url,
-                         _notification(sim, trade, merchant, now), api=trade.api)  # fmt: skip
+    trades.mark_paid(sim.state, trade, now)
+    if trade.notify_url:  # seeded trades may have none
+        sim.notifier.enqueue("payment", trade.mch_id, trade.out_trade_no, trade.notify_url,
+                             payment_body(trade, merchant, now), api=trade.api)  # fmt: skip
     return trade.transaction_id
 
 
-def _notification(sim: Simulator, trade: Trade, merchant: Merchant, now: float) -> str:
-    """A v3 order is notified in v3 format, its resource being what a v3 query would answer."""
-    if trade.api != "v3":
-        return payment_notification(trade, merchant)
-    fields = {"appid": trade.appid, "mch_id": trade.mch_id, "out_trade_no": trade.out_trade_no}
-    answer = pay_rules.order_query(sim.config, sim.state, fields, now)
-    return v3_payment_notification(answer, trade.appid, merchant, now)
-
-
-def _check_pay_sign(sheet: PaymentSheet, order_sign_type: str, merchant: Merchant) -> None:
-    if paysign.SIGN_TYPE in (order_sign_type, sheet.sign_type):
-        _check_rsa_pay_sign(sheet, order_sign_type, merchant)
+def _check_pay_sign(sheet: PaymentSheet, trade: Trade, merchant: Merchant) -> None:
+    """Signed the way the order's API version signs paySign, with the sign type of its last prepay."""
+    if trade.api is ApiVersion.V3 or sheet.sign_type == paysign.SIGN_TYPE:
+        _check_rsa_pay_sign(sheet, trade.sign_type, merchant)
         return
+    order_sign_type = trade.sign_type
     try:
         sign_type = SignType.parse(sheet.sign_type)
     except SignatureError:

@@ -9,14 +9,14 @@ import httpx
 
 from silverpay.sim.clock import SimClock
 from silverpay.sim.config import PLATFORM_MODES, Merchant, SimConfig
+from silverpay.sim.core.refunds import finish_due
 from silverpay.sim.faults import FaultInjector
-from silverpay.sim.notifications import v3_refund_notification
+from silverpay.sim.notifications import refund_body
 from silverpay.sim.notifier import Notifier
 from silverpay.sim.persistence import InMemory, Persistence, SqliteFile
 from silverpay.sim.platform import Platform
-from silverpay.sim.refund_rules import finish_due, refund_notification
 from silverpay.sim.state import SimState
-from silverpay.sim.v3_rules import BillFile
+from silverpay.sim.v3_json import BillFile
 
 
 class Simulator:
@@ -78,10 +78,7 @@ class Simulator:
             merchant = self.merchant(refund.mch_id)
             if not refund.notify_url or trade is None or merchant is None:
                 continue
-            if refund.api == "v3":
-                body = v3_refund_notification(refund, merchant, now)
-            else:
-                body = refund_notification(refund, trade.appid, merchant)
+            body = refund_body(refund, trade, merchant, now)
             self.notifier.enqueue("refund", refund.mch_id, refund.out_trade_no, refund.notify_url, body,
                                   api=refund.api)  # fmt: skip
 

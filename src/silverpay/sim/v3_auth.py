@@ -16,7 +16,7 @@ from starlette.types import Scope
 
 from silverpay.errors import ConfigError, SignatureError
 from silverpay.sim.config import Merchant, SimConfig
-from silverpay.sim.v3_rules import V3Fail
+from silverpay.sim.v3_json import V3Fail
 from silverpay.wechat.v3.keys import load_public_key
 from silverpay.wechat.v3.signing import MAX_SKEW_S, Authorization, Failure, Verifier
 

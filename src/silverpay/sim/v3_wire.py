@@ -18,11 +18,14 @@ from fastapi import APIRouter, Request, Response
 
 from silverpay.errors import ProtocolError, XmlError
 from silverpay.request_body import read_capped
-from silverpay.sim import v3_rules
-from silverpay.sim.pay_rules import BizFail, CommFail
+from silverpay.sim import v3_json, v3_models
+from silverpay.sim.core import bills, refunds, trades
+from silverpay.sim.core.commands import RefundQuery, TradeRef
+from silverpay.sim.core.failures import RuleFailure
 from silverpay.sim.simulator import Simulator
+from silverpay.sim.v2_codes import REFUND_STATUS_OF
 from silverpay.sim.v3_auth import Caller, authenticate, signed_url
-from silverpay.sim.v3_rules import V3Fail
+from silverpay.sim.v3_json import BillFile, V3Fail
 from silverpay.wechat.v3.certificates import certificates_body
 from silverpay.wechat.v3.error_map import error_body
 from silverpay.wechat.v3.json_body import dumps, loads_object
@@ -91,10 +94,8 @@ async def handle(sim: Simulator, request: Request, rule: Rule) -> Response:
         return failure(sim, request, busy)
     try:
         answer = rule(caller, body)
-    except CommFail as fail:
-        return failure(sim, request, V3Fail(400, "PARAM_ERROR", fail.return_msg))
-    except BizFail as fail:
-        return failure(sim, request, v3_rules.v3_error(fail))
+    except RuleFailure as fail:
+        return failure(sim, request, v3_json.failure(fail))
     except V3Fail as fail:
         return failure(sim, request, fail)
     if system_error:  # the call took effect, but the caller is told it may not have
@@ -104,42 +105,61 @@ async def handle(sim: Simulator, request: Request, rule: Rule) -> Response:
 
 def router(sim: Simulator) -> APIRouter:
     api = APIRouter(tags=["WeChat Pay v3"])
-
-    def now() -> float:
-        return sim.clock.now()
+    config, state, now = sim.config, sim.state, sim.clock.now
 
     @api.post("/v3/pay/transactions/jsapi")
     async def jsapi(request: Request) -> Response:
-        return await handle(sim, request, lambda c, b: v3_rules.jsapi(sim.config, sim.state, c.merchant.mch_id, b,
-                                                                         now()))  # fmt: skip
+        def rule(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+            cmd = v3_json.prepay(v3_json.parse(v3_models.JsapiOrder, body), caller.merchant.mch_id)
+            return {"prepay_id": trades.prepay(config, state, cmd, now()).prepay_id}
+
+        return await handle(sim, request, rule)
 
     @api.get("/v3/pay/transactions/out-trade-no/{out_trade_no}")
     async def query(request: Request, out_trade_no: str, mchid: str = "") -> Response:
-        return await handle(sim, request, lambda c, _: v3_rules.query(
-            sim.config, sim.state, c.merchant.mch_id, mchid, now(), out_trade_no=out_trade_no))  # fmt: skip
+        def rule(caller: Caller, _: dict[str, Any]) -> dict[str, Any]:
+            ref = v3_json.query_ref(caller.merchant.mch_id, mchid, out_trade_no=out_trade_no)
+            return v3_json.transaction_json(trades.query(config, state, ref))
+
+        return await handle(sim, request, rule)
 
     @api.get("/v3/pay/transactions/id/{transaction_id}")
     async def query_by_id(request: Request, transaction_id: str, mchid: str = "") -> Response:
-        return await handle(sim, request, lambda c, _: v3_rules.query(
-            sim.config, sim.state, c.merchant.mch_id, mchid, now(), transaction_id=transaction_id))  # fmt: skip
+        def rule(caller: Caller, _: dict[str, Any]) -> dict[str, Any]:
+            ref = v3_json.query_ref(caller.merchant.mch_id, mchid, transaction_id=transaction_id)
+            return v3_json.transaction_json(trades.query(config, state, ref))
+
+        return await handle(sim, request, rule)
 
     @api.post("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", status_code=204)
     async def close(request: Request, out_trade_no: str) -> Response:
-        return await handle(sim, request, lambda c, b: v3_rules.close(
-            sim.config, sim.state, c.merchant.mch_id, out_trade_no, b, now()))  # fmt: skip
+        def rule(caller: Caller, body: dict[str, Any]) -> None:
+            mch_id = caller.merchant.mch_id
+            v3_json.same_merchant(v3_json.parse(v3_models.CloseOrder, body).mchid, mch_id)
+            trades.close(config, state, TradeRef(mch_id, out_trade_no=out_trade_no), now())  # 204 if ignored
+
+        return await handle(sim, request, rule)
 
     @api.post("/v3/refund/domestic/refunds")
     async def refund(request: Request) -> Response:
-        faults = sim.injector.faults
-        return await handle(sim, request, lambda c, b: v3_rules.refund(
-            sim.config, sim.state, c.merchant.mch_id, b, now(), outcome=faults.refund_outcome,
-            delay_s=faults.refund_delay_s))  # fmt: skip
+        def rule(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+            cmd = v3_json.refund(v3_json.parse(v3_models.RefundRequest, body), caller.merchant.mch_id)
+            faults = sim.injector.faults
+            accepted = refunds.refund(config, state, cmd, now(), outcome=REFUND_STATUS_OF[faults.refund_outcome],
+                                      delay_s=faults.refund_delay_s)  # fmt: skip
+            return v3_json.refund_json(accepted)
+
+        return await handle(sim, request, rule)
 
     @api.get("/v3/refund/domestic/refunds/{out_refund_no}")
     async def refund_query(request: Request, out_refund_no: str) -> Response:
         sim.finish_refunds()
-        return await handle(sim, request, lambda c, _: v3_rules.refund_query(
-            sim.config, sim.state, c.merchant.mch_id, out_refund_no, now()))  # fmt: skip
+
+        def rule(caller: Caller, _: dict[str, Any]) -> dict[str, Any]:
+            found = refunds.query(config, state, RefundQuery(caller.merchant.mch_id, out_refund_no=out_refund_no))
+            return v3_json.refund_json(found.refunds[0])
+
+        return await handle(sim, request, rule)
 
     @api.get("/v3/certificates")
     async def certificates(request: Request) -> Response:
@@ -158,12 +178,14 @@ def router(sim: Simulator) -> APIRouter:
         base = str(request.base_url).rstrip("/")
 
         def rule(caller: Caller, _: dict[str, Any]) -> dict[str, Any]:
-            bill = v3_rules.trade_bill(sim.config, sim.state, caller.merchant.mch_id, request.query_params, now())
+            req, gzipped = v3_json.bill_request(caller.merchant.mch_id, request.query_params)
+            text = bills.bill_text(config, state, req, now())
+            bill = BillFile(req.mch_id, text.encode(), gzipped, now() + v3_json.BILL_URL_TTL_S)
             for stale in [t for t, f in sim.bill_files.items() if f.expires_at < now()]:
                 del sim.bill_files[stale]
             token = secrets.token_urlsafe(24)
             sim.bill_files[token] = bill
-            return v3_rules.bill_answer(bill, f"{base}/v3/billdownload/file?token={token}")
+            return v3_json.bill_answer(bill, f"{base}/v3/billdownload/file?token={token}")
 
         return await handle(sim, request, rule)
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import Callable, Mapping
 
 from fastapi import APIRouter, Request, Response
 
 from silverpay.errors import SignatureError, XmlError
 from silverpay.request_body import read_capped
-from silverpay.sim import bill_rules, pay_rules, refund_rules
-from silverpay.sim.config import Merchant, SimConfig
-from silverpay.sim.pay_rules import BizFail, CommFail
+from silverpay.sim import v2_fields as v2
+from silverpay.sim.config import Merchant
+from silverpay.sim.core import bills, refunds, trades
+from silverpay.sim.core.commands import BillRequest
+from silverpay.sim.core.failures import RuleFailure
 from silverpay.sim.simulator import Simulator
-from silverpay.sim.state import SimState
+from silverpay.sim.v2_codes import BILL_ERRORS, REFUND_STATUS_OF
+from silverpay.sim.v2_fields import CommFail, Fields
 from silverpay.wechat.v2 import signing, xml
 from silverpay.wechat.v2.signing import SignType
 
-Rule = Callable[[SimConfig, SimState, dict[str, str], float], Mapping[str, object]]
+# What a route does with a checked request: the business fields of its answer.
+Rule = Callable[[Fields, SignType], Mapping[str, object]]
 
 
 def _xml_response(params: Mapping[str, object]) -> Response:
@@ -29,9 +34,7 @@ def comm_fail(return_msg: str) -> Response:
     return _xml_response({"return_code": "FAIL", "return_msg": return_msg})
 
 
-def signed_answer(
-    fields: Mapping[str, str], api_key: str, sign_type: SignType, business: Mapping[str, object]
-) -> Response:
+def signed_answer(fields: Fields, api_key: str, sign_type: SignType, business: Mapping[str, object]) -> Response:
     params: dict[str, object] = {
         "return_code": "SUCCESS",
         "return_msg": "OK",
@@ -45,11 +48,10 @@ def signed_answer(
     return _xml_response(params)
 
 
-def _failure(err_code: str, des: str) -> dict[str, object]:
-    return {"result_code": "FAIL", "err_code": err_code, "err_code_des": des}
+SYSTEM_ERROR: dict[str, object] = {"result_code": "FAIL", "err_code": "SYSTEMERROR", "err_code_des": "系统超时"}
 
 
-async def authenticate(sim: Simulator, request: Request) -> tuple[dict[str, str], Merchant, SignType] | Response:
+async def authenticate(sim: Simulator, request: Request) -> tuple[Fields, Merchant, SignType] | Response:
     """Faults, body, merchant and signature: what every v2 pay call goes through first."""
     faults = sim.injector.faults
     if faults.api_latency_s:
@@ -80,48 +82,65 @@ async def handle(sim: Simulator, request: Request, rule: Rule) -> Response:
     faults = sim.injector.faults
     system_error = sim.injector.roll(faults.api_error_rate)
     if system_error and not faults.api_error_after_effect:
-        return signed_answer(fields, merchant.api_key, sign_type, _failure("SYSTEMERROR", "系统超时"))
+        return signed_answer(fields, merchant.api_key, sign_type, SYSTEM_ERROR)
     try:
-        business = {"result_code": "SUCCESS", **rule(sim.config, sim.state, fields, sim.clock.now())}
+        business = {"result_code": "SUCCESS", **rule(fields, sign_type)}
     except CommFail as fail:
         return comm_fail(fail.return_msg)
-    except BizFail as fail:
-        business = _failure(fail.err_code, fail.err_code_des)
+    except RuleFailure as fail:
+        business = v2.failure(fail)
     if system_error:  # the call took effect, but the caller is told it may not have
-        business = _failure("SYSTEMERROR", "系统超时")
+        business = SYSTEM_ERROR
     return signed_answer(fields, merchant.api_key, sign_type, business)
 
 
 def router(sim: Simulator) -> APIRouter:
     api = APIRouter(tags=["WeChat Pay v2"])
+    config, state, now = sim.config, sim.state, sim.clock.now
+
+    def prepay(fields: Fields, sign_type: SignType) -> dict[str, object]:
+        return v2.prepaid(trades.prepay(config, state, v2.prepay(fields, sign_type), now()))
+
+    def query(fields: Fields, _: SignType) -> dict[str, object]:
+        return v2.trade_answer(trades.query(config, state, v2.trade_ref(fields)))
+
+    def refund_query(fields: Fields, _: SignType) -> dict[str, object]:
+        return v2.refunds_answer(refunds.query(config, state, v2.refund_query(fields)))
 
     @api.post("/pay/unifiedorder")
     async def unifiedorder(request: Request) -> Response:
-        return await handle(sim, request, pay_rules.unified_order)
+        return await handle(sim, request, prepay)
 
     @api.post("/pay/orderquery")
     async def orderquery(request: Request) -> Response:
-        return await handle(sim, request, pay_rules.order_query)
+        return await handle(sim, request, query)
 
     @api.post("/pay/closeorder")
     async def closeorder(request: Request) -> Response:
-        return await handle(sim, request, pay_rules.close_order)
+        def rule(fields: Fields, _: SignType) -> dict[str, object]:
+            trades.check_app(config, fields["mch_id"], fields["appid"])
+            trades.close(config, state, v2.close_ref(fields), now())
+            return {"result_msg": "OK"}  # also when ignored in the first five minutes (SPEC §2.6)
+
+        return await handle(sim, request, rule)
 
     @api.post("/secapi/pay/refund")
     async def refund(request: Request) -> Response:
         # The platform requires the merchant's client certificate here; the simulator speaks plain HTTP.
-        faults = sim.injector.faults
-
-        def rule(config: SimConfig, state: SimState, fields: dict[str, str], now: float) -> dict[str, object]:
-            return refund_rules.refund(config, state, fields, now, outcome=faults.refund_outcome,
-                                       delay_s=faults.refund_delay_s)  # fmt: skip
+        def rule(fields: Fields, _: SignType) -> dict[str, object]:
+            trades.check_app(config, fields["mch_id"], fields["appid"])  # before the fields, as WeChat does
+            faults = sim.injector.faults
+            outcome = REFUND_STATUS_OF[faults.refund_outcome]
+            accepted = refunds.refund(config, state, v2.refund(fields), now(), outcome=outcome,
+                                      delay_s=faults.refund_delay_s)  # fmt: skip
+            return v2.refund_answer(accepted)
 
         return await handle(sim, request, rule)
 
     @api.post("/pay/refundquery")
     async def refundquery(request: Request) -> Response:
         sim.finish_refunds()
-        return await handle(sim, request, refund_rules.refund_query)
+        return await handle(sim, request, refund_query)
 
     @api.post("/pay/downloadbill")
     async def downloadbill(request: Request) -> Response:
@@ -130,12 +149,15 @@ def router(sim: Simulator) -> APIRouter:
             return checked
         fields = checked[0]
         try:
-            data = bill_rules.download_bill(sim.state, fields, sim.clock.now(), sim.config)
+            req = BillRequest(fields["mch_id"], v2.bill_day(fields), v2.bill_type(fields), appid=fields["appid"])
+            text = bills.bill_text(config, state, req, now())
         except CommFail as fail:
             return comm_fail(fail.return_msg)
-        except bill_rules.NoBill as none:
-            return _xml_response({"return_code": "FAIL", "return_msg": none.return_msg, "error_code": none.error_code})
-        gzipped = fields.get("tar_type") == "GZIP"
-        return Response(data, media_type="application/octet-stream" if gzipped else "text/plain; charset=utf-8")
+        except RuleFailure as fail:
+            return_msg, error_code = BILL_ERRORS.get(fail.reason, (fail.message, "20001"))
+            return _xml_response({"return_code": "FAIL", "return_msg": return_msg, "error_code": error_code})
+        if fields.get("tar_type") == "GZIP":
+            return Response(gzip.compress(text.encode()), media_type="application/octet-stream")
+        return Response(text.encode(), media_type="text/plain; charset=utf-8")
 
     return api
