@@ -76,14 +76,15 @@ def seed_owner(database_url: str) -> tuple[int, int]:
     return asyncio.run(_seed_owner(database_url))
 
 
-async def _seed_orders(database_url: str, prefix: str, n: int, owner: tuple[int, int]) -> list[str]:
+async def _seed_orders(database_url: str, prefix: str, n: int, owner: tuple[int, int], due: bool) -> list[str]:
     now = datetime.now(UTC)
     numbers = [f"{prefix}{i:08d}" for i in range(n)]
     rows = [
         {"out_trade_no": no, "user_id": owner[0], "product_id": owner[1], "quantity": 1, "amount_fen": AMOUNT_FEN,
          "description": "bench", "status": OrderStatus.PAYING.value, "client_ip": "127.0.0.1",
          "expires_at": now + timedelta(hours=1), "prepay_id": f"wx{no}", "needs_review": False, "review_reason": "",
-         "created_at": now, "updated_at": now, "wechat_created_at": now, "check_attempts": 0}
+         "created_at": now, "updated_at": now, "wechat_created_at": now, "check_attempts": 0,
+         "next_check_at": now if due else None}
         for no in numbers
     ]  # fmt: skip
     engine = create_engine(database_url)
@@ -95,9 +96,10 @@ async def _seed_orders(database_url: str, prefix: str, n: int, owner: tuple[int,
     return numbers
 
 
-def seed_orders(database_url: str, prefix: str, n: int, owner: tuple[int, int]) -> list[str]:
-    """N PAYING orders of AMOUNT_FEN numbered PREFIX00000000…; returns their out_trade_no."""
-    return asyncio.run(_seed_orders(database_url, prefix, n, owner))
+def seed_orders(database_url: str, prefix: str, n: int, owner: tuple[int, int], *, due: bool = False) -> list[str]:
+    """N PAYING orders of AMOUNT_FEN numbered PREFIX00000000…, due a sweep now if ``due``; returns
+    their out_trade_no."""
+    return asyncio.run(_seed_orders(database_url, prefix, n, owner, due))
 
 
 _SESSIONS = text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(4, ge=1, le=64)
     worker_batch: int = Field(50, ge=1, le=1000)
     worker_poll_s: float = Field(1.0, gt=0, le=60)
-    wechat_rate_limit_per_s: float = Field(20.0, gt=0, le=1000)  # calls to WeChat per second, per worker
+    wechat_rate_limit_per_s: float = Field(20.0, gt=0, le=100_000)  # calls to WeChat per second, per worker
 
     @field_validator("sweep_schedule_s")
     @classmethod

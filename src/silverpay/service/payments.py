@@ -236,6 +236,7 @@ async def expire(ctx: ServiceContext, order: OrderRow) -> OrderRow:
 # Background work -------------------------------------------------------------------------------
 
 RETRY_EXPIRY_S = 30  # a close that WeChat could not confirm is tried again after this
+SETTLE_BATCH = 100  # answers applied per transaction by the sweeper
 
 T = TypeVar("T")
 
@@ -254,6 +255,9 @@ async def bounded(jobs: Sequence[Awaitable[T]], limit: int) -> list[T | Upstream
     return await asyncio.gather(*(one(job) for job in jobs))
 
 
+Answer = TradeStatus | UpstreamError | None  # WeChat's record, an unknown outcome, or no such trade
+
+
 async def _ask(ctx: ServiceContext, out_trade_no: str) -> TradeStatus | None:
     try:
         return await ctx.pay.query(out_trade_no)
@@ -263,17 +267,45 @@ async def _ask(ctx: ServiceContext, out_trade_no: str) -> TradeStatus | None:
 
 async def sweep(ctx: ServiceContext, *, limit: int, concurrency: int) -> int:
     """One sweeper pass: claim up to ``limit`` PAYING orders due a check, ask WeChat about them
-    (``concurrency`` at a time), and settle every answer in one transaction. Unknown outcomes are
-    recorded and asked again later, never treated as failures. Returns how many were claimed."""
+    (``concurrency`` at a time), and settle the answers in batched transactions while the next
+    queries are in flight, so WeChat's answers, not the database, set the pace. Unknown outcomes
+    are recorded and asked again later, never treated as failures. Returns how many were claimed."""
     due = await ctx.ledger.claim(Due.SWEEP, now=ctx.clock(), limit=limit)
     if not due:
         return 0
-    answers = await bounded([_ask(ctx, order.out_trade_no) for order in due], concurrency)
+    answered: asyncio.Queue[tuple[OrderRow, Answer]] = asyncio.Queue()
+
+    async def ask(order: OrderRow) -> None:
+        answer: Answer
+        try:
+            answer = await _ask(ctx, order.out_trade_no)
+        except UpstreamError as error:
+            answer = error
+        answered.put_nowait((order, answer))
+
+    asking = asyncio.create_task(bounded([ask(order) for order in due], concurrency))
+    settled = 0
+    try:
+        while settled < len(due):
+            batch = [await answered.get()]  # then whatever else has arrived meanwhile
+            while not answered.empty() and len(batch) < SETTLE_BATCH:
+                batch.append(answered.get_nowait())
+            await _settle_answers(ctx, batch)
+            settled += len(batch)
+    finally:
+        await asking
+    return len(due)
+
+
+async def _settle_answers(
+    ctx: ServiceContext, answers: list[tuple[OrderRow, TradeStatus | UpstreamError | None]]
+) -> None:
+    """WeChat's answers about claimed orders, applied and the orders released, in one transaction."""
     now = ctx.clock()
     releases: list[tuple[int, datetime | None]] = []
     async with ctx.ledger.transaction() as tx:
-        locked = {order.id: order for order in await tx.lock_many([order.id for order in due])}
-        for claimed, answer in zip(due, answers, strict=True):
+        locked = {order.id: order for order in await tx.lock_many([claimed.id for claimed, _ in answers])}
+        for claimed, answer in answers:
             order = locked.get(claimed.id)
             if order is None:
                 continue
@@ -291,7 +323,6 @@ async def sweep(ctx: ServiceContext, *, limit: int, concurrency: int) -> int:
             done = OrderStatus(order.status).terminal
             releases.append((order.id, None if done else utc(now + ctx.next_check_delay(claimed.check_attempts + 1))))
         await tx.release(releases)
-    return len(due)
 
 
 async def expire_due(ctx: ServiceContext, *, limit: int, concurrency: int) -> int:
