@@ -13,6 +13,7 @@
     │   │   ├── TradeAlreadyPaid     ORDERPAID
     │   │   ├── TradeClosed          ORDERCLOSED
     │   │   ├── TradeNotFound        ORDERNOTEXIST
+    │   │   ├── TradeParamsDiffer    OUT_TRADE_NO_USED: the number is taken with other parameters
     │   │   ├── RefundNotFound       REFUNDNOTEXIST
     │   │   └── LoginCodeRejected    jscode2session refused the user's code (the user's problem)
     │   └── UpstreamMisconfigured    WeChat refused our own credentials (appid, secret, key)
@@ -95,6 +96,10 @@ class TradeClosed(UpstreamRejected):
 
 class TradeNotFound(UpstreamRejected):
     code = "TRADE_NOT_FOUND"
+
+
+class TradeParamsDiffer(UpstreamRejected):
+    code = "OUT_TRADE_NO_USED"
 
 
 class RefundNotFound(UpstreamRejected):

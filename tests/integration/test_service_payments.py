@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from silverpay.service import payments
+from silverpay.service.context import ServiceContext
+from silverpay.store.models import PaymentAttempt
 from silverpay.wechat.v2 import xml
 from silverpay.wechat.v2.signing import SignType
 from tests.notify_bodies import BILLION_LAUGHS, SUCCESS_REPLY, XXE, notification
@@ -128,18 +133,45 @@ async def test_cancel_before_pay_closes_locally(svc: Harness) -> None:
     assert again.status_code == 200 and again.json()["status"] == "CLOSED"
 
 
-async def test_cancel_respects_the_five_minute_rule_then_closes_at_wechat_first(svc: Harness) -> None:
+async def test_early_cancel_closes_at_once_and_at_wechat_when_allowed(svc: Harness) -> None:
     alice = await svc.shopper()
     order = await svc.order(alice)
     params = await svc.pay_params(alice, order["id"])
     early = await svc.api.post(f"/api/v1/orders/{order['id']}/cancel", headers=alice.auth)
-    assert early.status_code == 409 and early.json()["error"]["code"] == "CANCEL_TOO_EARLY"
+    assert early.status_code == 200 and early.json()["status"] == "CLOSED"  # at once, in the first 5 minutes
+    refused = await svc.api.post(f"/api/v1/orders/{order['id']}/pay", headers=alice.auth)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "ORDER_CLOSED"
+    trade = f"/sim/v1/trades/{order['out_trade_no']}"
+    await svc.worker().run_once()
+    assert (await svc.wx.get(trade)).json()["trade_state"] == "NOTPAY"  # WeChat would ignore a close yet
     await svc.advance(5 * 60)
-    cancelled = await svc.api.post(f"/api/v1/orders/{order['id']}/cancel", headers=alice.auth)
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CLOSED"
-    trade = (await svc.wx.get(f"/sim/v1/trades/{order['out_trade_no']}")).json()
-    assert trade["trade_state"] == "CLOSED"  # closed at WeChat, so the old sheet can no longer pay
+    await svc.worker().run_once()
+    assert (await svc.wx.get(trade)).json()["trade_state"] == "CLOSED"  # so the old sheet can no longer pay
     assert (await svc.wechat_pay(alice, params)).status_code == 409
+    closes = [e["detail"]["outcome"] for e in await events(svc, order["id"], "wechat.close")]
+    assert closes == ["scheduled", "closed"]
+
+
+async def test_a_payment_after_cancelling_is_refunded_automatically(svc: Harness) -> None:
+    alice = await svc.shopper()
+    order = await svc.order(alice, price_fen=1500)
+    params = await svc.pay_params(alice, order["id"])
+    assert (await svc.api.post(f"/api/v1/orders/{order['id']}/cancel", headers=alice.auth)).json()["status"] == "CLOSED"
+    assert (await svc.wechat_pay(alice, params)).status_code == 200  # the sheet was still open
+
+    async def refunded() -> bool:
+        await svc.worker().run_once()  # submits the refund, then follows it up
+        await svc.advance(2)
+        refunds = (await svc.admin_order(order["id"]))["refunds"]
+        return [(r["surplus"], r["status"], r["amount_fen"]) for r in refunds] == [(True, "SUCCESS", 1500)]
+
+    await eventually(refunded)
+    view = await svc.admin_order(order["id"])
+    assert view["status"] == "CLOSED" and not view["needs_review"]  # returned, nothing for an operator
+    surplus = await events(svc, order["id"], "refund.surplus")
+    assert [e["detail"]["out_trade_no"] for e in surplus] == [order["out_trade_no"]]
+    assert (await svc.wx.get(f"/sim/v1/trades/{order['out_trade_no']}")).json()["trade_state"] == "REFUND"
+    assert (await svc.refund(order["id"], 1)).status_code == 409  # a closed order has nothing to refund
 
 
 @pytest.mark.parametrize("wait_s", [0, 5 * 60])
@@ -228,15 +260,19 @@ async def test_unknown_order_is_refused(svc: Harness) -> None:
     assert (status_code, reply["return_code"]) == (400, "FAIL")
 
 
-async def test_payment_for_a_closed_order_is_flagged_not_applied(svc: Harness) -> None:
+async def test_payment_for_a_closed_order_is_refunded_not_applied(svc: Harness) -> None:
     alice = await svc.shopper()
     order = await svc.order(alice, price_fen=2500)
     await svc.api.post(f"/api/v1/orders/{order['id']}/cancel", headers=alice.auth)
-    status_code, reply = await notify(svc, notification(order["out_trade_no"], 2500))
-    assert (status_code, reply["return_code"]) == (200, "SUCCESS")
+    for _ in range(2):  # WeChat's retry: still one refund
+        status_code, reply = await notify(svc, notification(order["out_trade_no"], 2500))
+        assert (status_code, reply["return_code"]) == (200, "SUCCESS")
     assert await status(svc, alice, order["id"]) == "CLOSED"  # terminal states are never overwritten
     view = await svc.admin_order(order["id"])
-    assert view["needs_review"] and "closed" in view["review_reason"]
+    assert not view["needs_review"]
+    assert [(r["surplus"], r["out_trade_no"], r["amount_fen"]) for r in view["refunds"]] == [
+        (True, order["out_trade_no"], 2500)
+    ]
 
 
 async def test_a_second_transaction_for_a_paid_order_is_flagged(svc: Harness) -> None:
@@ -267,3 +303,95 @@ async def test_concurrent_notifications_and_confirms_settle_exactly_once(svc: Ha
     assert len(transitions) == 1
     view = await svc.admin_order(order["id"])
     assert view["needs_review"] is False and view["transaction_id"] == trade["transaction_id"]
+
+
+# payment attempts -------------------------------------------------------------------------------
+
+
+def context(svc: Harness) -> ServiceContext:
+    ctx: ServiceContext = svc.api._transport.app.state.ctx  # type: ignore[attr-defined]
+    return ctx
+
+
+async def attempts(svc: Harness, order_id: int) -> list[tuple[str, bool, bool]]:
+    """(out_trade_no, close scheduled, closed at WeChat) of every number the order used, oldest first."""
+    async with context(svc).sessions() as db:
+        rows = (await db.execute(select(PaymentAttempt).where(PaymentAttempt.order_id == order_id)
+                                 .order_by(PaymentAttempt.id))).scalars()  # fmt: skip
+        return [(a.out_trade_no, a.close_at is not None, a.closed_at is not None) for a in rows]
+
+
+async def reprepaid_elsewhere(svc: Harness) -> tuple[Shopper, dict[str, Any], dict[str, str], Any]:
+    """An order prepaid by this process, then paid for through a process whose NOTIFY_URL differs
+    (a mis-deployment): WeChat answers OUT_TRADE_NO_USED to the second, which moves to a new number."""
+    alice = await svc.shopper()
+    order = await svc.order(alice, price_fen=1200)
+    first = await svc.pay_params(alice, order["id"])
+    await svc.advance(111 * 60)  # the stored prepay is too close to its 2 hours to hand out again
+    elsewhere = context(svc).notify_url.replace("service.test", "service.test:80")  # same place, other text
+    other = dataclasses.replace(context(svc), notify_url=elsewhere)
+    second = await payments.pay(other, alice.user_id, order["id"])
+    assert second.package != first["package"]
+    return alice, order, first, second
+
+
+async def test_out_trade_no_used_moves_the_order_to_a_new_number(svc: Harness) -> None:
+    alice, order, _, second = await reprepaid_elsewhere(svc)
+    moved = await svc.get(alice, order["id"])
+    assert moved["status"] == "PAYING" and moved["out_trade_no"] != order["out_trade_no"]
+    assert await attempts(svc, order["id"]) == [
+        (order["out_trade_no"], True, False),
+        (moved["out_trade_no"], False, False),
+    ]
+    assert (await svc.wechat_pay(alice, vars(second))).status_code == 200
+
+    async def paid() -> bool:
+        return await status(svc, alice, order["id"]) == "PAID"
+
+    await eventually(paid)  # the new number's notification settles the order
+    replaced = await events(svc, order["id"], "payment.attempt")
+    assert [e["detail"]["replaces"] for e in replaced] == [order["out_trade_no"]]
+
+
+async def test_a_second_paid_attempt_is_refunded_and_the_old_number_closed(svc: Harness) -> None:
+    alice, order, first, second = await reprepaid_elsewhere(svc)
+    assert (await svc.wechat_pay(alice, vars(second))).status_code == 200
+    assert (await svc.wechat_pay(alice, first)).status_code == 200  # the first sheet, still open, pays too
+
+    async def settled() -> bool:
+        await svc.worker().run_once()
+        await svc.advance(2)
+        view = await svc.admin_order(order["id"])
+        return view["status"] == "PAID" and [(r["surplus"], r["status"]) for r in view["refunds"]] == [
+            (True, "SUCCESS")
+        ]
+
+    await eventually(settled)
+    view = await svc.admin_order(order["id"])
+    numbers = [number for number, _, _ in await attempts(svc, order["id"])]
+    refunded = [r["out_trade_no"] for r in view["refunds"]]
+    # Whichever payment arrived first settled the order; the other one is returned.
+    assert sorted([view["out_trade_no"], *refunded]) == sorted(numbers)
+    assert [e["detail"]["to"] for e in view["events"] if e["kind"] == "status"].count("PAID") == 1
+    await svc.advance(5 * 60)
+    await svc.worker().run_once()
+    closed = {number: (scheduled, done) for number, scheduled, done in await attempts(svc, order["id"])}
+    assert closed.pop(refunded[0]) == (True, True)  # the number whose payment was returned: closed at WeChat
+    assert closed[view["out_trade_no"]][1] is False  # the paying number is never closed
+
+
+async def test_an_earlier_attempt_paid_first_settles_the_order_and_the_newer_is_closed(svc: Harness) -> None:
+    alice, order, first, _ = await reprepaid_elsewhere(svc)
+    assert (await svc.wechat_pay(alice, first)).status_code == 200  # only the first sheet is paid
+
+    async def paid() -> bool:
+        return await status(svc, alice, order["id"]) == "PAID"
+
+    await eventually(paid)
+    view = await svc.admin_order(order["id"])
+    assert view["out_trade_no"] == order["out_trade_no"] and view["refunds"] == []  # its number again
+    newer = (await attempts(svc, order["id"]))[1][0]
+    await svc.advance(5 * 60)
+    await svc.worker().run_once()
+    assert (await svc.wx.get(f"/sim/v1/trades/{newer}")).json()["trade_state"] == "CLOSED"
+    assert (await attempts(svc, order["id"]))[1] == (newer, True, True)

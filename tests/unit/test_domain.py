@@ -9,7 +9,6 @@ from silverpay.domain.orders import (
     OrderStatus,
     Verdict,
     WechatTradeState,
-    check_payment,
     decide,
     verdict_for,
 )
@@ -65,13 +64,6 @@ def test_verdicts(state: str, verdict: Verdict) -> None:
     assert verdict_for(WechatTradeState(state)) is verdict
 
 
-def test_check_payment() -> None:
-    assert check_payment(100, OrderStatus.PAYING, 100).ok
-    assert not check_payment(100, OrderStatus.PAYING, 99).ok
-    late = check_payment(100, OrderStatus.CLOSED, 100)
-    assert not late.ok and "closed" in late.reason
-
-
 def test_refund_arithmetic() -> None:
     check_refund(1000, 600, 1, 400)  # exactly the rest is fine
     with pytest.raises(Conflict, match="400 fen"):
@@ -107,9 +99,10 @@ S, W = OrderStatus, WechatTradeState
         (S.CREATED, None, W.SUCCESS, 1000, "T1", Action.SETTLE, ""),
         (S.PAYING, None, W.REFUND, 1000, "T1", Action.SETTLE, ""),  # refunded at WeChat: it was paid first
         (S.PAYING, None, W.SUCCESS, 999, "T1", Action.FLAG, "amount mismatch"),
-        (S.CLOSED, None, W.SUCCESS, 1000, "T1", Action.FLAG, "after the order was closed"),
+        (S.CLOSED, None, W.SUCCESS, 1000, "T1", Action.REFUND_SURPLUS, "after the order was closed"),
+        (S.CLOSED, None, W.SUCCESS, 999, "T1", Action.FLAG, "amount mismatch"),
         (S.PAID, "T1", W.SUCCESS, 1000, "T1", Action.DUPLICATE, ""),
-        (S.PAID, "T1", W.SUCCESS, 1000, "T2", Action.FLAG, "second transaction T2"),
+        (S.PAID, "T1", W.SUCCESS, 1000, "T2", Action.FLAG, "second transaction T2"),  # under the same number
         (S.REFUNDED, "T1", W.SUCCESS, 1000, "", Action.DUPLICATE, ""),
         (S.PAYING, None, W.CLOSED, 0, "", Action.CLOSE, ""),
         (S.CREATED, None, W.REVOKED, 0, "", Action.CLOSE, ""),
@@ -127,4 +120,13 @@ def test_decide_what_wechats_view_does_to_an_order(
 ) -> None:  # fmt: skip
     decision = decide(status, 1000, txid, state, paid, paid_txid)
     assert decision.action is action
-    assert reason in decision.reason and (decision.reason == "") == (action is not Action.FLAG)
+    assert reason in decision.reason
+    assert (decision.reason == "") == (action not in (Action.FLAG, Action.REFUND_SURPLUS))
+
+
+@pytest.mark.parametrize("status", [S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED])
+def test_a_paid_order_refunds_another_attempts_payment(status: OrderStatus) -> None:
+    decision = decide(status, 1000, "T1", W.SUCCESS, 1000, "T2", other_attempt=True)
+    assert decision.action is Action.REFUND_SURPLUS and "second payment T2" in decision.reason
+    assert decide(S.PAYING, 1000, None, W.SUCCESS, 1000, "T2", other_attempt=True).action is Action.SETTLE
+    assert decide(status, 1000, "T1", W.SUCCESS, 999, "T2", other_attempt=True).action is Action.FLAG

@@ -19,8 +19,8 @@ from silverpay.errors import (
     TradeAlreadyPaid,
     TradeClosed,
     TradeNotFound,
+    TradeParamsDiffer,
     UpstreamMisconfigured,
-    UpstreamRejected,
     UpstreamUnavailable,
 )
 from silverpay.wechat.gateway import PrepayRequest, RefundRequest
@@ -86,7 +86,7 @@ async def test_prepay_request_is_signed_over_the_exact_bytes() -> None:
         (answer(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}, sign=False), TradeNotFound),
         (answer(400, {"code": "ORDER_CLOSED", "message": "订单已关闭"}), TradeClosed),
         (answer(400, {"code": "ORDERPAID", "message": "该订单已支付"}), TradeAlreadyPaid),
-        (answer(403, {"code": "OUT_TRADE_NO_USED", "message": "商户订单号重复"}), UpstreamRejected),
+        (answer(403, {"code": "OUT_TRADE_NO_USED", "message": "商户订单号重复"}), TradeParamsDiffer),
         (answer(401, {"code": "SIGN_ERROR", "message": "签名错误"}, sign=False), UpstreamMisconfigured),
         (answer(500, {"code": "SYSTEM_ERROR", "message": "系统繁忙"}), UpstreamUnavailable),
         (answer(502, None, sign=False), UpstreamUnavailable),

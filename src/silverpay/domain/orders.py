@@ -5,9 +5,9 @@
        └──────close───────┴──────────────► CLOSED
 
 Once paid (PAID and the refunded states) or CLOSED, no payment query or notification changes an
-order's status again; only refunds move a paid order along. A payment
-that WeChat reports for a CLOSED order, or with an amount that differs, is not applied: the
-order is flagged for an operator (``needs_review``) instead.
+order's status again; only refunds move a paid order along. A payment WeChat reports for a
+CLOSED order, or a second payment for a paid one, is refunded whole (a surplus refund); one with
+an amount that differs is not applied: the order is flagged for an operator (``needs_review``).
 """
 
 from __future__ import annotations
@@ -75,17 +75,10 @@ def verdict_for(state: WechatTradeState) -> Verdict:
     return Verdict.PENDING  # NOTPAY, USERPAYING, ACCEPT; PAYERROR lets the user try again
 
 
-@dataclass(frozen=True)
-class PaymentCheck:
-    """Whether a payment WeChat reports may settle an order, and if not, why."""
-
-    ok: bool
-    reason: str = ""
-
-
 class Action(StrEnum):
     SETTLE = "settled"  # the order becomes PAID
     CLOSE = "closed"  # the order becomes CLOSED
+    REFUND_SURPLUS = "refunded"  # genuinely paid, but the order did not need it: returned whole, automatically
     FLAG = "flagged"  # not applied: an operator must look (needs_review)
     DUPLICATE = "duplicate"  # already what WeChat says: nothing to do
     PENDING = "pending"  # nothing final at WeChat yet
@@ -94,23 +87,34 @@ class Action(StrEnum):
 @dataclass(frozen=True)
 class Decision:
     action: Action
-    reason: str = ""  # why, for a FLAG
+    reason: str = ""  # why, for a FLAG or a REFUND_SURPLUS
 
 
 def decide(
     status: OrderStatus, amount_fen: int, transaction_id: str | None, state: WechatTradeState, paid_fen: int,
-    paid_transaction_id: str,
+    paid_transaction_id: str, *, other_attempt: bool = False,
 ) -> Decision:  # fmt: skip
     """What WeChat's view of a trade (``state``, the amount and transaction it reports) does to an
-    order in ``status``: the one rule for notifications, queries, confirms and the sweeper."""
+    order in ``status``: the one rule for notifications, queries, confirms and the sweeper.
+    ``other_attempt``: the trade is one of the order's numbers, but not the one it is paid (or
+    payable) under.
+
+    A payment the order cannot take — another attempt's, or one made after the order was closed (a
+    cancelled order whose payment sheet was still open) — is refunded, not kept; a payment of
+    another amount, or a second transaction under the very number that paid, is for an operator."""
     verdict = verdict_for(state)
     if verdict is Verdict.PAID:
+        if paid_fen != amount_fen:
+            return Decision(Action.FLAG, f"amount mismatch: WeChat reports {paid_fen} fen, order is {amount_fen}")
         if status.paid:
+            if other_attempt:
+                return Decision(Action.REFUND_SURPLUS, f"second payment {paid_transaction_id} for a paid order")
             if paid_transaction_id and transaction_id and paid_transaction_id != transaction_id:
                 return Decision(Action.FLAG, f"second transaction {paid_transaction_id} for a paid order")
             return Decision(Action.DUPLICATE)
-        check = check_payment(amount_fen, status, paid_fen)
-        return Decision(Action.SETTLE) if check.ok else Decision(Action.FLAG, check.reason)
+        if status is OrderStatus.CLOSED:
+            return Decision(Action.REFUND_SURPLUS, "paid at WeChat after the order was closed here")
+        return Decision(Action.SETTLE)
     if verdict is Verdict.CLOSED:
         if status in OPEN:
             return Decision(Action.CLOSE)
@@ -118,13 +122,3 @@ def decide(
             return Decision(Action.FLAG, f"WeChat reports {state.value} for an order paid here")
         return Decision(Action.DUPLICATE)
     return Decision(Action.PENDING)
-
-
-def check_payment(order_amount_fen: int, status: OrderStatus, paid_amount_fen: int) -> PaymentCheck:
-    if paid_amount_fen != order_amount_fen:
-        return PaymentCheck(
-            False, f"amount mismatch: WeChat reports {paid_amount_fen} fen, order is {order_amount_fen}"
-        )
-    if status is OrderStatus.CLOSED:
-        return PaymentCheck(False, "paid at WeChat after the order was closed here")
-    return PaymentCheck(True)

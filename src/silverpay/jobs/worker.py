@@ -1,5 +1,6 @@
 """`silverpay worker`: passes over the background use cases (order expiry, the pending-payment
-sweeper, refund follow-up), each claiming a batch of due rows, until told to stop."""
+sweeper, closing numbers at WeChat, refund follow-up), each claiming a batch of due rows, until told
+to stop."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class Worker:
     async def run_once(self) -> int:
         """One pass over every job; returns how many rows it handled."""
         handled = 0
-        for job in (payments.expire_due, payments.sweep, refunds.follow_up):
+        for job in (payments.expire_due, payments.sweep, payments.close_attempts, refunds.follow_up):
             handled += await job(self.ctx, limit=self._batch, concurrency=self._concurrency)
         return handled
 

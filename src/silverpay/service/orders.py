@@ -81,6 +81,7 @@ async def create_order(
             db.add(order)
             await db.flush()
             tx.event(order, "status", {"from": None, "to": order.status, "source": "create"}, now=utc(now))
+            await tx.add_attempt(order.id, order.out_trade_no, now=utc(now))
             body = order_view(order)
             if idempotency_key:
                 db.add(

@@ -40,6 +40,8 @@ def refund_view(refund: Refund) -> dict[str, Any]:
         "id": refund.id,
         "order_id": refund.order_id,
         "out_refund_no": refund.out_refund_no,
+        "out_trade_no": refund.out_trade_no,
+        "surplus": refund.surplus,
         "amount_fen": refund.amount_fen,
         "reason": refund.reason,
         "status": refund.status,
@@ -82,12 +84,13 @@ async def create_refund(
                 return _replay(existing, request_hash)
             if OrderStatus(order.status) not in REFUNDABLE:
                 raise Conflict(f"an order in status {order.status} cannot be refunded", code="ORDER_NOT_REFUNDABLE")
-            refunds = await repo.refunds_of(db, order.id)
+            refunds = [r for r in await repo.refunds_of(db, order.id) if not r.surplus]  # of the order's payment
             reserved = sum(r.amount_fen for r in refunds if r.status != RefundStatus.CLOSED)
             check_refund(order.amount_fen, reserved, len(refunds), amount_fen)
             now = ctx.clock()
             refund = Refund(
-                order_id=order.id, out_refund_no=new_out_refund_no(now), amount_fen=amount_fen, reason=reason,
+                order_id=order.id, out_trade_no=order.out_trade_no, surplus=False,
+                out_refund_no=new_out_refund_no(now), amount_fen=amount_fen, reason=reason,
                 status=RefundStatus.PROCESSING.value, accepted=False, request_key=idempotency_key,
                 request_hash=request_hash, created_at=utc(now), updated_at=utc(now),
                 next_check_at=utc(now + ctx.next_check_delay(0)), check_attempts=0,
@@ -118,7 +121,7 @@ async def submit(ctx: ServiceContext, refund_id: int) -> Refund:
         order = await db.get(Order, refund.order_id) if refund else None
     if refund is None or order is None:
         raise NotFound("no such refund", code="REFUND_NOT_FOUND")
-    request = RefundRequest(order.out_trade_no, refund.out_refund_no, order.amount_fen, refund.amount_fen,
+    request = RefundRequest(refund.out_trade_no, refund.out_refund_no, order.amount_fen, refund.amount_fen,
                             refund.reason, ctx.refund_notify_url)  # fmt: skip
     try:
         result = await ctx.pay.refund(request)
@@ -133,7 +136,7 @@ async def submit(ctx: ServiceContext, refund_id: int) -> Refund:
     except UpstreamRejected as error:
         log.warning("refund refused out_trade_no=%s out_refund_no=%s: %s", order.out_trade_no,
                     refund.out_refund_no, error.message)  # fmt: skip
-        result = RefundResult(refund.out_refund_no, order.out_trade_no, "", RefundStatus.CLOSED, refund.amount_fen)
+        result = RefundResult(refund.out_refund_no, refund.out_trade_no, "", RefundStatus.CLOSED, refund.amount_fen)
         return await settle(ctx, result, source="refund-refused", detail=error.message) or refund
     return await settle(ctx, result, source="refund") or refund
 
@@ -190,7 +193,10 @@ async def apply_refund(
     if new is RefundStatus.SUCCESS:
         refund.succeeded_at = utc(result.succeeded_at or now)
         await db.flush()
-        refunded = sum(r.amount_fen for r in await repo.refunds_of(db, order.id) if r.status == RefundStatus.SUCCESS)
+        if refund.surplus:  # a payment the order never took: its status does not move
+            return new.value.lower()
+        refunds = await repo.refunds_of(db, order.id)
+        refunded = sum(r.amount_fen for r in refunds if r.status == RefundStatus.SUCCESS and not r.surplus)
         target = status_after_refunds(order.amount_fen, refunded)
         if target.value != order.status:
             await tx.move(order, target, now=utc(now), source="refund")

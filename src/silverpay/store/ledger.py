@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from silverpay.clock import utc
 from silverpay.domain.orders import ALLOWED_FROM, OPEN, OrderStatus
-from silverpay.store.models import NotificationDelivery, Order, OrderEvent
+from silverpay.store.models import NotificationDelivery, Order, OrderEvent, PaymentAttempt, Refund
 
 # Fields of WeChat messages that must never reach the event log.
 REDACTED = frozenset({"sign", "paySign", "session_key", "api_key", "key", "token", "nonce_str", "nonceStr"})
@@ -66,6 +66,23 @@ class OrderRow(NamedTuple):
 
 
 COLUMNS = OrderRow._fields
+SURPLUS_REFUND_PREFIX = "SR"  # + the out_trade_no of the payment it returns: one refund per surplus payment
+
+
+def surplus_refund_no(out_trade_no: str) -> str:
+    return SURPLUS_REFUND_PREFIX + out_trade_no
+
+
+def surplus_refund_row(order_id: int, out_trade_no: str, amount_fen: int, reason: str, now: datetime) -> dict[str, Any]:
+    return {
+        "order_id": order_id, "out_trade_no": out_trade_no, "surplus": True,
+        "out_refund_no": surplus_refund_no(out_trade_no), "amount_fen": amount_fen, "reason": reason[:80],
+        "status": "PROCESSING", "accepted": False, "refund_id": None, "request_key": None, "request_hash": "",
+        "created_at": now, "updated_at": now, "succeeded_at": None, "next_check_at": now, "check_attempts": 0,
+        "lease_until": None,
+    }  # fmt: skip
+
+
 REVIEW_REASON_MAX = 255
 LEASE_S = 120  # longer than any WeChat call with its retries; a dead worker's rows come back after it
 OPEN_VALUES = [s.value for s in OPEN]
@@ -113,6 +130,31 @@ class LedgerTx(Protocol):
 
     async def first_delivery(self, key: str, order_id: int, *, now: datetime) -> bool:
         """Record a notification delivery; False when it was recorded before (a replay)."""
+        ...
+
+    async def add_attempt(self, order_id: int, out_trade_no: str, *, now: datetime) -> None:
+        """Record a number the order uses at WeChat (every one, so each keeps leading to its order)."""
+        ...
+
+    async def replace_number(
+        self, order: OrderRow, out_trade_no: str, *, now: datetime, close_old_at: datetime
+    ) -> OrderRow | None:
+        """Give a still-open order a new number at WeChat (its old one is taken with other parameters):
+        the new attempt recorded, the old one to be closed at WeChat from ``close_old_at``. None if
+        the order is no longer open under its old number."""
+        ...
+
+    async def schedule_close(self, out_trade_no: str, *, at: datetime | None) -> None:
+        """Have the worker close this number at WeChat from ``at`` (WeChat ignores a close before
+        a trade is 5 minutes old), unless it was closed already; None: not any more (it paid)."""
+        ...
+
+    async def add_surplus_refund(
+        self, order: OrderRow, out_trade_no: str, amount_fen: int, reason: str, *, now: datetime
+    ) -> bool:
+        """Queue the refund of a payment the order did not need (the worker submits it); False when
+        that payment's refund exists already. Its number derives from the payment's, so WeChat
+        refunds it once whatever happens here."""
         ...
 
     def event(
@@ -193,6 +235,9 @@ def _row(values: Sequence[Any]) -> OrderRow:
 _orders: Table = Order.__table__  # type: ignore[assignment]
 _events: Table = OrderEvent.__table__  # type: ignore[assignment]
 _deliveries: Table = NotificationDelivery.__table__  # type: ignore[assignment]
+_attempts: Table = PaymentAttempt.__table__  # type: ignore[assignment]
+_refunds: Table = Refund.__table__  # type: ignore[assignment]
+_ATTEMPT_ORDER = select(_attempts.c.order_id).where(_attempts.c.out_trade_no == bindparam("no"))
 _SELECT: Select[Any] = select(*(_orders.c[name] for name in COLUMNS))
 _LOCK_BY_ID = _SELECT.where(_orders.c.id == bindparam("id")).with_for_update()
 _LOCK_BY_NUMBER = _SELECT.where(_orders.c.out_trade_no == bindparam("no")).with_for_update()
@@ -209,6 +254,12 @@ def due_conditions(due: Due, now: datetime) -> tuple[list[ColumnElement[bool]], 
                       _orders.c.expires_at > now, free]  # fmt: skip
         return conditions, _orders.c.next_check_at
     return [_orders.c.status.in_(OPEN_VALUES), _orders.c.expires_at <= now, free], _orders.c.expires_at
+
+
+def replacement(out_trade_no: str, now: datetime) -> dict[str, Any]:
+    """An order's columns once it moves to a new number: no prepay, no WeChat age, yet."""
+    return {"out_trade_no": out_trade_no, "prepay_id": None, "prepay_expires_at": None, "wechat_created_at": None,
+            "updated_at": now}  # fmt: skip
 
 
 def release_groups(next_checks: Sequence[tuple[int, datetime | None]]) -> dict[datetime | None, list[int]]:
@@ -237,7 +288,11 @@ class CoreTx(TxBase):
         return await self._one(_LOCK_BY_ID, {"id": order_id})
 
     async def lock_by_out_trade_no(self, out_trade_no: str) -> OrderRow | None:
-        return await self._one(_LOCK_BY_NUMBER, {"no": out_trade_no})
+        order = await self._one(_LOCK_BY_NUMBER, {"no": out_trade_no})
+        if order is not None:
+            return order
+        earlier = (await self._c.execute(_ATTEMPT_ORDER, {"no": out_trade_no})).scalar()  # an earlier attempt's
+        return await self.lock(earlier) if earlier is not None else None
 
     async def lock_many(self, order_ids: Sequence[int]) -> list[OrderRow]:
         if not order_ids:
@@ -268,6 +323,45 @@ class CoreTx(TxBase):
         if (await self._c.execute(select(table.c.key).where(table.c.key == key))).first() is not None:
             return False
         await self._c.execute(insert(table).values(key=key, order_id=order_id, created_at=now))
+        return True
+
+    async def add_attempt(self, order_id: int, out_trade_no: str, *, now: datetime) -> None:
+        await self._c.execute(
+            insert(_attempts).values(order_id=order_id, out_trade_no=out_trade_no, created_at=now, check_attempts=0)
+        )
+
+    async def replace_number(
+        self, order: OrderRow, out_trade_no: str, *, now: datetime, close_old_at: datetime
+    ) -> OrderRow | None:
+        changes = replacement(out_trade_no, now)
+        guard = (
+            _orders.c.id == order.id,
+            _orders.c.out_trade_no == order.out_trade_no,
+            _orders.c.status.in_(OPEN_VALUES),
+        )
+        if (await self._c.execute(update(_orders).where(*guard).values(**changes))).rowcount != 1:
+            return None
+        await self.add_attempt(order.id, out_trade_no, now=now)
+        await self.schedule_close(order.out_trade_no, at=close_old_at)
+        return order._replace(**changes)
+
+    async def schedule_close(self, out_trade_no: str, *, at: datetime | None) -> None:
+        attempt = _attempts.c
+        await self._c.execute(
+            update(_attempts)
+            .where(attempt.out_trade_no == out_trade_no, attempt.closed_at.is_(None))
+            .values(close_at=at)
+        )
+
+    async def add_surplus_refund(
+        self, order: OrderRow, out_trade_no: str, amount_fen: int, reason: str, *, now: datetime
+    ) -> bool:
+        number = surplus_refund_no(out_trade_no)
+        if (await self._c.execute(select(_refunds.c.id).where(_refunds.c.out_refund_no == number))).first():
+            return False
+        await self._c.execute(
+            insert(_refunds).values(**surplus_refund_row(order.id, out_trade_no, amount_fen, reason, now))
+        )
         return True
 
     async def release(

@@ -36,6 +36,9 @@ from silverpay.store.ledger import (
     TxBase,
     detail_json,
     release_groups,
+    replacement,
+    surplus_refund_no,
+    surplus_refund_row,
 )
 
 _COLS = ", ".join(COLUMNS)
@@ -49,6 +52,19 @@ _LOCK_BY_NUMBER = f"SELECT {_COLS} FROM orders WHERE out_trade_no = $1 FOR UPDAT
 _LOCK_MANY = f"SELECT {_COLS} FROM orders WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
 _GET = f"SELECT {_COLS} FROM orders WHERE id = $1"
 _FLAG = "UPDATE orders SET needs_review = true, review_reason = $2, updated_at = $3 WHERE id = $1"
+_ATTEMPT_ORDER = "SELECT order_id FROM payment_attempts WHERE out_trade_no = $1"
+_ADD_ATTEMPT = (
+    "INSERT INTO payment_attempts (order_id, out_trade_no, created_at, check_attempts) VALUES ($1, $2, $3, 0)"
+)
+_REPLACE_NUMBER = (
+    "UPDATE orders SET out_trade_no = $3, prepay_id = NULL, prepay_expires_at = NULL, wechat_created_at = NULL, "
+    "updated_at = $4 WHERE id = $1 AND out_trade_no = $2 AND status = ANY($5::text[])"
+)
+_SCHEDULE_CLOSE = "UPDATE payment_attempts SET close_at = $2 WHERE out_trade_no = $1 AND closed_at IS NULL"
+_REFUND_EXISTS = "SELECT 1 FROM refunds WHERE out_refund_no = $1"
+_REFUND_COLUMNS = tuple(surplus_refund_row(0, "", 0, "", datetime(2000, 1, 1, tzinfo=UTC)))
+_ADD_REFUND = (f"INSERT INTO refunds ({', '.join(_REFUND_COLUMNS)}) "
+               f"VALUES ({', '.join(f'${i}' for i in range(1, len(_REFUND_COLUMNS) + 1))})")  # fmt: skip
 _DELIVERY = "INSERT INTO notification_deliveries (key, order_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
 _RELEASE = ("UPDATE orders SET lease_until = $1, next_check_at = $2, check_attempts = check_attempts + $3 "
             "WHERE id = ANY($4::bigint[])")  # fmt: skip
@@ -110,7 +126,11 @@ class PgTx(TxBase):
         return await self._one(_LOCK_BY_ID, order_id)
 
     async def lock_by_out_trade_no(self, out_trade_no: str) -> OrderRow | None:
-        return await self._one(_LOCK_BY_NUMBER, out_trade_no)
+        order = await self._one(_LOCK_BY_NUMBER, out_trade_no)
+        if order is not None:
+            return order
+        earlier = await self.conn.fetchval(_ATTEMPT_ORDER, out_trade_no)  # an earlier attempt's number
+        return await self.lock(earlier) if earlier is not None else None
 
     async def lock_many(self, order_ids: Sequence[int]) -> list[OrderRow]:
         if not order_ids:
@@ -137,6 +157,32 @@ class PgTx(TxBase):
 
     async def first_delivery(self, key: str, order_id: int, *, now: datetime) -> bool:
         return bool(await self.conn.execute(_DELIVERY, key, order_id, _naive(now)) == "INSERT 0 1")
+
+    async def add_attempt(self, order_id: int, out_trade_no: str, *, now: datetime) -> None:
+        await self.conn.execute(_ADD_ATTEMPT, order_id, out_trade_no, _naive(now))
+
+    async def replace_number(
+        self, order: OrderRow, out_trade_no: str, *, now: datetime, close_old_at: datetime
+    ) -> OrderRow | None:
+        status = await self.conn.execute(_REPLACE_NUMBER, order.id, order.out_trade_no, out_trade_no, _naive(now),
+                                         OPEN_VALUES)  # fmt: skip
+        if status != "UPDATE 1":
+            return None
+        await self.add_attempt(order.id, out_trade_no, now=now)
+        await self.schedule_close(order.out_trade_no, at=close_old_at)
+        return order._replace(**replacement(out_trade_no, now))
+
+    async def schedule_close(self, out_trade_no: str, *, at: datetime | None) -> None:
+        await self.conn.execute(_SCHEDULE_CLOSE, out_trade_no, _naive(at))
+
+    async def add_surplus_refund(
+        self, order: OrderRow, out_trade_no: str, amount_fen: int, reason: str, *, now: datetime
+    ) -> bool:
+        if await self.conn.fetchval(_REFUND_EXISTS, surplus_refund_no(out_trade_no)) is not None:
+            return False
+        row = surplus_refund_row(order.id, out_trade_no, amount_fen, reason, now)
+        await self.conn.execute(_ADD_REFUND, *map(_naive, row.values()))
+        return True
 
     async def release(
         self, next_checks: Sequence[tuple[int, datetime | None]], *, attempts_increment: int = 1,

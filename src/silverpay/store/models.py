@@ -95,11 +95,32 @@ class Order(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
+class PaymentAttempt(Base):
+    """Every out_trade_no an order used at WeChat. The order's own out_trade_no is the current (or
+    paying) one; an older one may still be paid from a payment sheet opened before, so it still leads
+    to its order, and it is closed at WeChat once WeChat allows (``close_at``) by the worker."""
+
+    __tablename__ = "payment_attempts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    close_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    check_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
 class Refund(Base):
     __tablename__ = "refunds"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    out_trade_no: Mapped[str] = mapped_column(String(32))  # the payment refunded (an order may have had two)
+    # A payment the order did not need (a second paid attempt, a payment after cancelling), returned
+    # whole by silverpay itself; it is not part of the order's refundable amount.
+    surplus: Mapped[bool] = mapped_column(Boolean, default=False)
     out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(80), default="")

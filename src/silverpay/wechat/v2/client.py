@@ -21,6 +21,7 @@ from silverpay.errors import (
     TradeAlreadyPaid,
     TradeClosed,
     TradeNotFound,
+    TradeParamsDiffer,
     UpstreamRejected,
     UpstreamUnavailable,
     XmlError,
@@ -47,6 +48,7 @@ BY_ERR_CODE: dict[str, type[UpstreamRejected]] = {
     "ORDERCLOSED": TradeClosed,
     "ORDERNOTEXIST": TradeNotFound,
     "REFUNDNOTEXIST": RefundNotFound,
+    "OUT_TRADE_NO_USED": TradeParamsDiffer,
 }
 
 

@@ -18,6 +18,7 @@ from silverpay.errors import (
     TradeAlreadyPaid,
     TradeClosed,
     TradeNotFound,
+    TradeParamsDiffer,
     UpstreamError,
     UpstreamMisconfigured,
     UpstreamRejected,
@@ -58,6 +59,7 @@ BY_CODE: dict[str, type[UpstreamRejected]] = {
     "ORDERCLOSED": TradeClosed,
     "ORDER_NOT_EXIST": TradeNotFound,
     "ORDERNOTEXIST": TradeNotFound,
+    "OUT_TRADE_NO_USED": TradeParamsDiffer,
 }
 # WeChat refused who we are (signature, serial, clock, appid/mchid binding, product permission).
 MISCONFIGURED = frozenset({"SIGN_ERROR", "APPID_MCHID_NOT_MATCH", "MCH_NOT_EXISTS", "NO_AUTH"})
