@@ -1,4 +1,5 @@
 // Display helpers shared by the pages (WXML cannot call functions).
+import { isOpen, shopperMessage, statusText } from './silverpay.js'
 
 /** 1234 fen → "12.34" (amounts are integer fen everywhere in silverpay). */
 export function yuan(fen) {
@@ -7,28 +8,21 @@ export function yuan(fen) {
   return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`
 }
 
-export const STATUS_TEXT = {
-  CREATED: 'Not paid',
-  PAYING: 'Awaiting payment',
-  PAID: 'Paid',
-  CLOSED: 'Closed',
-}
-
-export function orderView(order) {
+export function orderView(order, lang = 'en') {
   return {
     ...order,
     amountText: yuan(order.amount_fen),
-    statusText: STATUS_TEXT[order.status] || order.status,
-    open: order.status === 'CREATED' || order.status === 'PAYING',
+    statusText: statusText(order.status, lang),
+    open: isOpen(order),
     createdText: order.created_at ? order.created_at.slice(0, 16).replace('T', ' ') : '',
   }
 }
 
-/** A message fit for wx.showModal from a SilverpayError (or anything else thrown). */
-export function describe(error) {
-  if (error && error.code === 'NETWORK_ERROR') return 'No connection to the shop. Check your network and try again.'
-  if (error && error.code === 'CANCEL_TOO_EARLY') {
-    return `WeChat can close this order only 5 minutes after payment started (about ${error.retryAfterS} s from now).`
-  }
-  return (error && error.message) || String(error)
+/**
+ * A message fit for wx.showModal from a SilverpayError (or anything else thrown): short words for
+ * the shopper; the technical text (the server's message, WeChat's errMsg) goes to the console.
+ */
+export function describe(error, lang = 'en') {
+  console.warn('[silverpay]', (error && error.code) || 'ERROR', (error && error.message) || String(error))
+  return shopperMessage(error, lang)
 }

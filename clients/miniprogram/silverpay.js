@@ -10,14 +10,17 @@
  *   await client.login({ nickname })          // wx.login first, then the silverpay login API
  *   const order = await client.createOrder(productId, 2)
  *   const { status } = await client.pay(order) // 'PAID' only if WeChat says so
+ *   …catch (error) { show(shopperMessage(error, 'zh')); log(error.code, error.message) }
  *
  * The adapter (all functions may return promises):
- *   request({ url, method, header, data }) -> { statusCode, data, header }
+ *   request({ url, method, header, data, timeout }) -> { statusCode, data, header }
  *       resolves for every HTTP status; rejects with { errMsg } only when no response arrived
+ *       (timeout: milliseconds, as wx.request takes it)
  *   login() -> { code }
  *   requestPayment(params) -> { errMsg: 'requestPayment:ok' }
  *       rejects with { errMsg: 'requestPayment:fail cancel' | 'requestPayment:fail …' }
  *   storage: { get(key), set(key, value), remove(key) }
+ *       may throw (a full or disabled storage): the client then keeps its session in memory only
  */
 
 export const VERSION = '0.1.0'
@@ -28,6 +31,8 @@ export class SilverpayError extends Error {
   /**
    * code: the server's error code (ORDER_CLOSED, CANCEL_TOO_EARLY, TOKEN_EXPIRED, …), or
    * NETWORK_ERROR (no response), LOGIN_FAILED (wx.login gave no code), HTTP_<status> (no error body).
+   * message: the technical text (the server's, or the platform's errMsg): for logs, not for shoppers;
+   * shopperMessage(error) gives the words to show.
    */
   constructor(code, message, extra = {}) {
     super(message)
@@ -35,7 +40,6 @@ export class SilverpayError extends Error {
     this.code = code
     this.status = extra.status
     this.errMsg = extra.errMsg
-    this.retryAfterS = extra.retryAfterS
   }
 }
 
@@ -47,22 +51,141 @@ export function fromWx(wx) {
     request: (options) => call((o) => wx.request(o), { ...options, dataType: 'json' }),
     login: () => call((o) => wx.login(o), {}),
     requestPayment: (params) => call((o) => wx.requestPayment(o), params),
+    // The *StorageSync calls throw when storage is full or unavailable: a lost session only costs a
+    // silent wx.login later, so reads answer null and writes are dropped rather than break a payment.
     storage: {
       // getStorageSync answers '' for a missing key.
-      get: (key) => wx.getStorageSync(key) || null,
-      set: (key, value) => wx.setStorageSync(key, value),
-      remove: (key) => wx.removeStorageSync(key),
+      get: (key) => quietly(() => wx.getStorageSync(key) || null, null),
+      set: (key, value) => quietly(() => wx.setStorageSync(key, value)),
+      remove: (key) => quietly(() => wx.removeStorageSync(key)),
     },
   }
 }
 
-/** A key for Idempotency-Key: crypto.randomUUID where it exists (Node, browsers), else a random string. */
+function quietly(action, fallback) {
+  try {
+    return action()
+  } catch {
+    return fallback
+  }
+}
+
+/**
+ * A key for Idempotency-Key: crypto.randomUUID where it exists (Node, browsers), else a UUID from
+ * crypto.getRandomValues, else (mini-programs have no synchronous crypto) one from Math.random and
+ * the clock: the server only needs keys that do not repeat for one user.
+ */
 export function newIdempotencyKey() {
   const c = globalThis.crypto
   if (c && typeof c.randomUUID === 'function') return c.randomUUID()
-  // Mini-programs have no synchronous crypto; uniqueness per user is all the server needs.
-  const part = () => Math.random().toString(36).slice(2, 12).padEnd(10, '0')
-  return `k${Date.now().toString(36)}-${part()}${part()}`
+  const bytes = new Uint8Array(16)
+  if (c && typeof c.getRandomValues === 'function') {
+    c.getRandomValues(bytes)
+  } else {
+    let clock = Date.now()
+    for (let i = 0; i < 16; i += 1) {
+      bytes[i] = (Math.random() * 256) ^ (i < 6 ? clock & 0xff : 0)
+      if (i < 6) clock = Math.floor(clock / 256)
+    }
+  }
+  bytes[6] = (bytes[6] & 0x0f) | 0x40 // version 4
+  bytes[8] = (bytes[8] & 0x3f) | 0x80 // RFC 4122 variant
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+// ---------------------------------------------------------------- words for shoppers
+
+/**
+ * Short messages for shoppers, by error code. The server's message stays precise and technical
+ * (`/pay/unifiedorder: SYSTEMERROR …`): log it, show these. Codes not listed get GENERIC.
+ */
+export const MESSAGES = {
+  en: {
+    NETWORK_ERROR: 'No connection to the shop. Check your network and try again.',
+    LOGIN_FAILED: 'WeChat sign-in did not work. Please try again.',
+    INVALID_LOGIN_CODE: 'WeChat sign-in did not work. Please try again.',
+    UNAUTHORIZED: 'Please sign in again.',
+    TOKEN_EXPIRED: 'Please sign in again.',
+    UPSTREAM_UNAVAILABLE: 'WeChat is busy right now. Please try again in a moment.',
+    UPSTREAM_REJECTED: 'WeChat Pay could not take this payment. Please try again later.',
+    UPSTREAM_MISCONFIGURED: 'Payments are unavailable right now. Please contact the shop.',
+    ORDER_ALREADY_PAID: 'This order has already been paid.',
+    ORDER_CLOSED: 'This order is closed and can no longer be paid.',
+    ORDER_EXPIRED: 'This order has expired. Please place a new one.',
+    CANCEL_TOO_EARLY: 'This order can be cancelled in a few minutes.',
+    PRODUCT_NOT_FOUND: 'This product is no longer on sale.',
+    ORDER_NOT_FOUND: 'This order could not be found.',
+    IDEMPOTENCY_KEY_REUSED: 'This order is already being placed. Please check My orders.',
+    IDEMPOTENCY_KEY_IN_USE: 'This order is already being placed. Please check My orders.',
+    INVALID_REQUEST: 'Something in this request is not right. Please check it and try again.',
+    GENERIC: 'Something went wrong. Please try again later.',
+  },
+  zh: {
+    NETWORK_ERROR: '网络连接失败，请检查网络后重试。',
+    LOGIN_FAILED: '微信登录失败，请重试。',
+    INVALID_LOGIN_CODE: '微信登录失败，请重试。',
+    UNAUTHORIZED: '请重新登录。',
+    TOKEN_EXPIRED: '请重新登录。',
+    UPSTREAM_UNAVAILABLE: '微信服务繁忙，请稍后重试。',
+    UPSTREAM_REJECTED: '微信支付暂时无法处理这笔付款，请稍后重试。',
+    UPSTREAM_MISCONFIGURED: '暂时无法支付，请联系商家。',
+    ORDER_ALREADY_PAID: '该订单已支付。',
+    ORDER_CLOSED: '该订单已关闭，无法再支付。',
+    ORDER_EXPIRED: '该订单已过期，请重新下单。',
+    CANCEL_TOO_EARLY: '该订单需稍等几分钟后才能取消。',
+    PRODUCT_NOT_FOUND: '该商品已下架。',
+    ORDER_NOT_FOUND: '未找到该订单。',
+    IDEMPOTENCY_KEY_REUSED: '订单正在提交中，请在“我的订单”中查看。',
+    IDEMPOTENCY_KEY_IN_USE: '订单正在提交中，请在“我的订单”中查看。',
+    INVALID_REQUEST: '请求有误，请检查后重试。',
+    GENERIC: '系统繁忙，请稍后重试。',
+  },
+}
+
+export const STATUS_TEXT = {
+  en: {
+    CREATED: 'Not paid',
+    PAYING: 'Awaiting payment',
+    PAID: 'Paid',
+    PARTIALLY_REFUNDED: 'Partly refunded',
+    REFUNDED: 'Refunded',
+    CLOSED: 'Closed',
+  },
+  zh: { CREATED: '待支付', PAYING: '支付中', PAID: '已支付', PARTIALLY_REFUNDED: '部分退款', REFUNDED: '已退款', CLOSED: '已关闭' },
+}
+
+/** 'zh' for any Chinese locale ('zh_CN' from WeChat, 'zh-TW' from a browser), else 'en'. */
+export function languageOf(locale) {
+  return /^zh\b/i.test(String(locale || '').replace('_', '-')) ? 'zh' : 'en'
+}
+
+/** What to tell a shopper about an error from this module (or anything else thrown). */
+export function shopperMessage(error, lang = 'en') {
+  const words = MESSAGES[languageOf(lang)]
+  const code = error && typeof error.code === 'string' ? error.code : ''
+  return words[code] || words.GENERIC
+}
+
+/** An order status in words ('PAID' → 'Paid' / '已支付'). */
+export function statusText(status, lang = 'en') {
+  return STATUS_TEXT[languageOf(lang)][status] || String(status)
+}
+
+/** Unpaid and not closed: it can still be paid or cancelled. */
+export function isOpen(order) {
+  return Boolean(order) && (order.status === 'CREATED' || order.status === 'PAYING')
+}
+
+/**
+ * The server refused because the order is not in the state the page thought (paid elsewhere,
+ * closed, expired, not cancellable yet): reload it and show it as it is. Idempotency conflicts
+ * are about the request, not the order.
+ */
+export function isOrderStateConflict(error) {
+  if (!error || typeof error.code !== 'string') return false
+  if (['ORDER_ALREADY_PAID', 'ORDER_CLOSED', 'ORDER_EXPIRED', 'CANCEL_TOO_EARLY'].includes(error.code)) return true
+  return error.status === 409 && !error.code.startsWith('IDEMPOTENCY_KEY_')
 }
 
 /**
@@ -70,6 +193,7 @@ export function newIdempotencyKey() {
  * wx: the adapter described above.
  * retries: how often a request that got no response is sent again. Safe for every call made here:
  *   order creation carries an Idempotency-Key, pay reuses the prepay, confirm and cancel ask WeChat.
+ * timeoutMs: how long one request may take before it counts as unanswered (wx.request's `timeout`).
  * expirySkewS: log in again this long before the token's expiry (at most a quarter of its
  *   lifetime), for phone clocks that disagree with the server's; a 401 also triggers one re-login.
  * now: seconds since the epoch; replaceable for tests.
@@ -79,6 +203,7 @@ export function createClient({
   wx,
   retries = 1,
   retryDelayMs = 300,
+  timeoutMs = 15000,
   expirySkewS = 60,
   storageKey = SESSION_KEY,
   now = () => Date.now() / 1000,
@@ -93,7 +218,7 @@ export function createClient({
   let loggingIn = null
 
   async function send(method, path, data, header = {}) {
-    const request = { url: base + path, method, header: { ...header }, data }
+    const request = { url: base + path, method, header: { ...header }, data, timeout: timeoutMs }
     if (data !== undefined) request.header['Content-Type'] = 'application/json'
     for (let attempt = 0; ; attempt += 1) {
       try {
@@ -111,7 +236,7 @@ export function createClient({
 
   async function loadSession() {
     if (!session) {
-      const stored = await wx.storage.get(storageKey)
+      const stored = await settle(() => wx.storage.get(storageKey), null)
       session = stored && typeof stored === 'object' && stored.token ? stored : null
     }
     return session
@@ -119,7 +244,7 @@ export function createClient({
 
   async function dropSession() {
     session = null
-    await wx.storage.remove(storageKey)
+    await settle(() => wx.storage.remove(storageKey))
   }
 
   async function doLogin(profile) {
@@ -136,7 +261,7 @@ export function createClient({
     if (profile && profile.avatarUrl) body.avatar_url = profile.avatarUrl
     const data = unwrap(await send('POST', '/api/v1/auth/wx-login', body), 'POST /api/v1/auth/wx-login')
     session = { token: data.token, expiresAt: data.expires_at, issuedAt: now(), user: data.user }
-    await wx.storage.set(storageKey, session)
+    await settle(() => wx.storage.set(storageKey, session)) // unsaved, it lasts until the app closes
     return session
   }
 
@@ -177,6 +302,21 @@ export function createClient({
 
   async function confirm(order) {
     return authed('POST', `/api/v1/orders/${orderId(order)}/confirm`)
+  }
+
+  /**
+   * The page that asked was showing an order the server has moved on from (paid in another tab,
+   * closed by the shop): attach the order as it is now, so the caller can show that instead.
+   */
+  async function withCurrentOrder(error, id) {
+    if (isOrderStateConflict(error)) {
+      try {
+        error.order = await authed('GET', `/api/v1/orders/${id}`)
+      } catch {
+        // the caller still has the error; it can load the order later
+      }
+    }
+    return error
   }
 
   return {
@@ -223,10 +363,17 @@ export function createClient({
      * is the server's (from WeChat's own record): a success callback alone proves nothing, and a
      * 'fail' can still have paid. If /confirm gets no answer the error carries `payment` and
      * `orderId`: call confirm(order) later; the server also settles from WeChat's notification.
+     * If /pay refuses because the order is paid or closed already (another tab, another phone),
+     * the error carries `order` as the server has it now: show that rather than the stale one.
      */
     async pay(order) {
       const id = orderId(order)
-      const params = await authed('POST', `/api/v1/orders/${id}/pay`)
+      let params
+      try {
+        params = await authed('POST', `/api/v1/orders/${id}/pay`)
+      } catch (error) {
+        throw await withCurrentOrder(error, id)
+      }
       let payment
       try {
         const answer = await wx.requestPayment(params)
@@ -250,12 +397,17 @@ export function createClient({
     confirm,
 
     /**
-     * Close an unpaid order. WeChat cannot close one in its first 5 minutes after pay was requested:
-     * that rejects with code CANCEL_TOO_EARLY and retryAfterS. If WeChat says it was paid meanwhile,
-     * this resolves the order as PAID.
+     * Cancel an unpaid order; resolves the order with the status the server gives it (CLOSED, or
+     * PAID if WeChat says it was paid meanwhile). A server that cannot cancel yet answers
+     * CANCEL_TOO_EARLY. On a conflict with the order's state the error carries `order`, reloaded.
      */
     async cancel(order) {
-      return authed('POST', `/api/v1/orders/${orderId(order)}/cancel`)
+      const id = orderId(order)
+      try {
+        return await authed('POST', `/api/v1/orders/${id}/cancel`)
+      } catch (error) {
+        throw await withCurrentOrder(error, id)
+      }
     },
   }
 }
@@ -266,8 +418,7 @@ function unwrap(response, what) {
   const error = data && typeof data === 'object' && data.error ? data.error : null
   const code = error && error.code ? error.code : `HTTP_${statusCode}`
   const message = error && error.message ? error.message : `${what} answered HTTP ${statusCode}`
-  const wait = /retry in (\d+) s/.exec(message)
-  throw new SilverpayError(code, message, { status: statusCode, retryAfterS: wait ? Number(wait[1]) : undefined })
+  throw new SilverpayError(code, message, { status: statusCode })
 }
 
 function orderId(order) {
@@ -280,6 +431,14 @@ function errMsgOf(failure) {
   if (failure && typeof failure.errMsg === 'string') return failure.errMsg
   if (failure && typeof failure.message === 'string') return failure.message
   return String(failure)
+}
+
+async function settle(action, fallback) {
+  try {
+    return await action()
+  } catch {
+    return fallback
+  }
 }
 
 function sleep(ms) {

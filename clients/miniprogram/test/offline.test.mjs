@@ -5,7 +5,17 @@ import path from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-import { SilverpayError, createClient, fromWx, newIdempotencyKey } from '../silverpay.js'
+import {
+  MESSAGES,
+  SilverpayError,
+  createClient,
+  fromWx,
+  isOrderStateConflict,
+  languageOf,
+  newIdempotencyKey,
+  shopperMessage,
+  statusText,
+} from '../silverpay.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const SAMPLE = path.resolve(HERE, '..')
@@ -110,8 +120,9 @@ test('fromWx adapts the callback-style mini-program API', async () => {
     removeStorageSync: (k) => stored.delete(k),
   }
   const adapter = fromWx(wx)
-  assert.deepEqual((await adapter.request({ url: 'https://api.test/x', method: 'GET' })).data, [1])
+  assert.deepEqual((await adapter.request({ url: 'https://api.test/x', method: 'GET', timeout: 1234 })).data, [1])
   assert.equal(calls[0].dataType, 'json')
+  assert.equal(calls[0].timeout, 1234)
   await assert.rejects(adapter.request({ url: 'https://down.test/' }), { errMsg: 'request:fail timeout' })
   assert.equal((await adapter.login()).code, 'abc')
   await assert.rejects(adapter.requestPayment({ paySign: 'x' }), { errMsg: 'requestPayment:fail cancel' })
@@ -127,18 +138,123 @@ test('createClient refuses an incomplete adapter', () => {
   assert.throws(() => createClient({ wx: {} }), /apiBase/)
 })
 
-test('idempotency keys differ, with and without crypto.randomUUID', () => {
-  assert.notEqual(newIdempotencyKey(), newIdempotencyKey())
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
+/** Run `action` with globalThis.crypto replaced (undefined removes it). */
+function withCrypto(value, action) {
   const saved = Object.getOwnPropertyDescriptor(globalThis, 'crypto')
-  Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true })
+  Object.defineProperty(globalThis, 'crypto', { value, configurable: true })
   try {
-    const [a, b] = [newIdempotencyKey(), newIdempotencyKey()]
-    assert.notEqual(a, b)
-    assert.match(a, /^k[0-9a-z]+-[0-9a-z]{20}$/)
+    return action()
   } finally {
     if (saved) Object.defineProperty(globalThis, 'crypto', saved)
     else delete globalThis.crypto // Node 18 has no global crypto
   }
+}
+
+test('idempotency keys: randomUUID, else getRandomValues, else Math.random and the clock', () => {
+  assert.notEqual(newIdempotencyKey(), newIdempotencyKey())
+  let filled = 0
+  const real = globalThis.crypto
+  const onlyRandomValues = {
+    getRandomValues: (bytes) => {
+      filled += 1
+      return real.getRandomValues(bytes)
+    },
+  }
+  const keys = [
+    ...withCrypto(onlyRandomValues, () => [newIdempotencyKey(), newIdempotencyKey()]),
+    ...withCrypto(undefined, () => [newIdempotencyKey(), newIdempotencyKey()]),
+  ]
+  assert.equal(filled, 2, 'getRandomValues is used when randomUUID is absent')
+  for (const key of keys) assert.match(key, UUID)
+  assert.equal(new Set(keys).size, keys.length)
+  const many = withCrypto(undefined, () => Array.from({ length: 2000 }, newIdempotencyKey))
+  assert.equal(new Set(many).size, many.length, 'no repeats without crypto either')
+})
+
+test('requests carry a timeout, as wx.request takes it', async () => {
+  const seen = []
+  const wx = fakeWx((request) => {
+    seen.push(request.timeout)
+    return { statusCode: 200, data: [] }
+  })
+  await createClient({ apiBase: 'http://api.test', wx }).products()
+  await createClient({ apiBase: 'http://api.test', wx, timeoutMs: 2500 }).products()
+  assert.deepEqual(seen, [15000, 2500])
+})
+
+test('a storage that throws (full, disabled) costs the saved session, not the sign-in', async () => {
+  const wx = fakeWx(loginAnswer)
+  const broken = () => {
+    throw new Error('setStorageSync:fail exceed storage max size 10Mb')
+  }
+  wx.storage = { get: broken, set: broken, remove: broken }
+  const client = createClient({ apiBase: 'http://api.test', wx })
+  assert.equal(await client.session(), null)
+  const user = await client.login()
+  assert.equal(user.id, 1)
+  assert.equal((await client.session()).token, 't-code-1', 'kept in memory')
+  await client.logout()
+  assert.equal(await client.session(), null)
+})
+
+test('fromWx survives throwing *StorageSync calls', () => {
+  const full = () => {
+    throw new Error('setStorageSync:fail exceed storage max size 10Mb')
+  }
+  const adapter = fromWx({ getStorageSync: full, setStorageSync: full, removeStorageSync: full })
+  assert.equal(adapter.storage.get('k'), null)
+  assert.doesNotThrow(() => adapter.storage.set('k', { a: 1 }))
+  assert.doesNotThrow(() => adapter.storage.remove('k'))
+})
+
+test('shoppers get short messages in English and Chinese; the technical text stays on the error', async () => {
+  assert.deepEqual(Object.keys(MESSAGES.zh).sort(), Object.keys(MESSAGES.en).sort())
+  const codes = [
+    'INVALID_LOGIN_CODE', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_REJECTED', 'UPSTREAM_MISCONFIGURED', 'ORDER_ALREADY_PAID',
+    'ORDER_CLOSED', 'ORDER_EXPIRED', 'CANCEL_TOO_EARLY', 'PRODUCT_NOT_FOUND', 'ORDER_NOT_FOUND', 'UNAUTHORIZED',
+    'TOKEN_EXPIRED', 'IDEMPOTENCY_KEY_REUSED', 'INVALID_REQUEST', 'NETWORK_ERROR', 'LOGIN_FAILED',
+  ]
+  for (const code of codes) {
+    assert.ok(MESSAGES.en[code], `an English message for ${code}`)
+    assert.match(MESSAGES.zh[code], /[\u4e00-\u9fff]/, `a Chinese message for ${code}`)
+  }
+  const upstream = [
+    [502, 'UPSTREAM_REJECTED', '/pay/unifiedorder: SYSTEMERROR 系统超时'],
+    [400, 'INVALID_LOGIN_CODE', 'jscode2session failed with errcode -1'],
+    [503, 'UPSTREAM_UNAVAILABLE', 'POST https://api.mch.weixin.qq.com/pay/unifiedorder: ReadTimeout'],
+  ]
+  for (const [statusCode, code, message] of upstream) {
+    const wx = fakeWx(() => ({ statusCode, data: { error: { code, message } } }))
+    await assert.rejects(createClient({ apiBase: 'http://api.test', wx }).products(), (error) => {
+      assert.equal(error.message, message, 'the precise text, for the log')
+      for (const lang of ['en', 'zh']) {
+        const words = shopperMessage(error, lang)
+        assert.equal(words, MESSAGES[lang][code])
+        assert.doesNotMatch(words, /SYSTEMERROR|errcode|unifiedorder|jscode2session|https?:/)
+      }
+      return true
+    })
+  }
+  assert.equal(shopperMessage({ code: 'HTTP_502' }), MESSAGES.en.GENERIC)
+  assert.equal(shopperMessage(new TypeError('x is undefined'), 'zh-CN'), MESSAGES.zh.GENERIC)
+  assert.equal(shopperMessage(undefined), MESSAGES.en.GENERIC)
+  assert.deepEqual(['zh_CN', 'zh-TW', 'ZH', 'en', 'en-US', 'fr', undefined].map(languageOf), ['zh', 'zh', 'zh', 'en', 'en', 'en', 'en'])
+  assert.equal(statusText('PAID', 'zh_CN'), '已支付')
+  assert.equal(statusText('REFUNDED'), 'Refunded')
+  assert.equal(statusText('SOMETHING_NEW'), 'SOMETHING_NEW')
+})
+
+test('which errors mean "the order moved on": reload it', () => {
+  const conflict = (code, status = 409) => isOrderStateConflict(new SilverpayError(code, 'x', { status }))
+  for (const code of ['ORDER_ALREADY_PAID', 'ORDER_CLOSED', 'ORDER_EXPIRED', 'CANCEL_TOO_EARLY', 'CONFLICT']) {
+    assert.ok(conflict(code), code)
+  }
+  assert.ok(!conflict('IDEMPOTENCY_KEY_REUSED'))
+  assert.ok(!conflict('UPSTREAM_UNAVAILABLE', 503))
+  assert.ok(!conflict('NETWORK_ERROR', null))
+  assert.ok(!isOrderStateConflict(null))
 })
 
 function sampleSources(dir = SAMPLE) {

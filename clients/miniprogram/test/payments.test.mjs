@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
-import { createClient } from '../silverpay.js'
+import { createClient, isOrderStateConflict, shopperMessage } from '../silverpay.js'
 import { simWx } from '../testkit/sim-wx.mjs'
 import { simControl, startStack } from '../testkit/stack.mjs'
 
@@ -75,18 +75,53 @@ test('cancel on the payment sheet: still asks the server, order stays payable', 
   assert.deepEqual(result.payment, { outcome: 'cancel', errMsg: 'requestPayment:fail cancel' })
   assert.equal(wx.requests(/\/confirm$/).length, 1, 'confirm is called after a cancel too')
 
-  // WeChat would leave a just-created trade payable even after closeorder: the server refuses.
-  await assert.rejects(client.cancel(order), (error) => {
-    assert.equal(error.code, 'CANCEL_TOO_EARLY')
-    assert.equal(error.status, 409)
-    assert.ok(error.retryAfterS > 0 && error.retryAfterS <= 301, `retryAfterS=${error.retryAfterS}`)
-    return true
-  })
-  assert.equal((await client.order(order)).status, 'PAYING')
-
   wx.outcome = 'success' // the user changes their mind
   assert.equal((await client.pay(order)).status, 'PAID')
-  await assert.rejects(client.pay(order), { code: 'ORDER_ALREADY_PAID', status: 409 })
+  await assert.rejects(client.pay(order), (error) => {
+    assert.equal(error.code, 'ORDER_ALREADY_PAID')
+    assert.equal(error.status, 409)
+    assert.equal(error.order.status, 'PAID', 'the order comes back as the server has it now')
+    assert.equal(shopperMessage(error), 'This order has already been paid.')
+    return true
+  })
+})
+
+test('cancelling right after the payment sheet: the order as the server has it, no countdown', async () => {
+  const { client, product } = await shopper('quick-canceller', { outcome: 'cancel' })
+  const order = await client.createOrder(product.id, 1)
+  assert.equal((await client.pay(order)).status, 'PAYING')
+  // A service that records the cancellation at once answers CLOSED; one that still waits for
+  // WeChat's 5 minutes answers CANCEL_TOO_EARLY, with the order attached and a neutral message.
+  let after
+  try {
+    after = await client.cancel(order)
+  } catch (error) {
+    assert.equal(error.code, 'CANCEL_TOO_EARLY')
+    assert.equal(error.status, 409)
+    assert.equal('retryAfterS' in error, false)
+    assert.equal(shopperMessage(error), 'This order can be cancelled in a few minutes.')
+    assert.doesNotMatch(shopperMessage(error, 'zh'), /\d/)
+    assert.equal(error.order.id, order.id)
+    after = error.order
+  }
+  assert.equal(after.status, (await client.order(order)).status, 'what the client shows is what the server has')
+  assert.ok(['CLOSED', 'PAYING'].includes(after.status), after.status)
+})
+
+test('an order paid in another tab: pay() and cancel() bring back the paid order', async () => {
+  const { client, product } = await shopper('two-tabs')
+  const other = createClient({ apiBase: stack.apiBase, wx: simWx({ simBase: stack.simBase, user: 'two-tabs' }) })
+  const order = await client.createOrder(product.id, 1)
+  assert.equal((await other.pay(order)).status, 'PAID') // the other tab
+  for (const call of [() => client.pay(order), () => client.cancel(order)]) {
+    await assert.rejects(call(), (error) => {
+      assert.equal(error.code, 'ORDER_ALREADY_PAID')
+      assert.ok(isOrderStateConflict(error))
+      assert.equal(error.order.status, 'PAID')
+      assert.equal(shopperMessage(error, 'zh_CN'), '该订单已支付。')
+      return true
+    })
+  }
 })
 
 test('cancelling an order before paying closes it', async () => {
@@ -95,7 +130,13 @@ test('cancelling an order before paying closes it', async () => {
   const closed = await client.cancel(order)
   assert.equal(closed.status, 'CLOSED')
   assert.ok(closed.closed_at)
-  await assert.rejects(client.pay(order), { code: 'ORDER_CLOSED' })
+  await assert.rejects(client.pay(order), (error) => {
+    assert.equal(error.code, 'ORDER_CLOSED')
+    assert.equal(error.order.status, 'CLOSED')
+    assert.match(error.message, /closed/, 'the technical text stays on the error for the log')
+    assert.equal(shopperMessage(error), 'This order is closed and can no longer be paid.')
+    return true
+  })
 })
 
 test('a failed payment leaves the order unpaid, and a retry can pay it', async () => {

@@ -35,7 +35,7 @@ export function simWx({ simBase, user, appid = APPID, outcome = 'success', stora
       return { code: answer.body.code, errMsg: 'login:ok' }
     },
 
-    async request({ url, method = 'GET', header = {}, data }) {
+    async request({ url, method = 'GET', header = {}, data, timeout = 20000 }) {
       const entry = { kind: 'request', method, url, path: new URL(url).pathname, header: { ...header }, data }
       wx.log.push(entry)
       const interference = wx.interfere ? wx.interfere(entry) : null
@@ -49,7 +49,7 @@ export function simWx({ simBase, user, appid = APPID, outcome = 'success', stora
           method,
           headers: header,
           body: data === undefined ? undefined : JSON.stringify(data),
-          signal: AbortSignal.timeout(20000),
+          signal: AbortSignal.timeout(timeout),
         })
       } catch (error) {
         entry.failed = 'network'

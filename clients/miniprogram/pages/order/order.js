@@ -1,6 +1,7 @@
 import { describe, orderView } from '../../format.js'
+import { exclusive } from '../../guard.js'
 
-const { client } = getApp()
+const { client, lang } = getApp()
 
 Page({
   data: { order: null, paying: false },
@@ -8,15 +9,27 @@ Page({
   async onLoad({ id }) {
     this.id = Number(id)
     try {
-      this.setData({ order: orderView(await client.order(this.id)) })
+      this.setData({ order: orderView(await client.order(this.id), lang) })
     } catch (error) {
-      wx.showModal({ title: 'Could not load the order', content: describe(error), showCancel: false })
+      wx.showModal({ title: 'Could not load the order', content: describe(error, lang), showCancel: false })
     }
+  },
+
+  /**
+   * The order is not what this page shows any more (paid in another tab or on another phone,
+   * closed, not cancellable yet): the client brought it back as it is now; the result page shows
+   * that, with the reason.
+   */
+  showCurrent(error) {
+    if (!error.order) return false
+    wx.redirectTo({ url: `/pages/result/result?id=${this.id}&notice=${encodeURIComponent(error.code)}` })
+    return true
   },
 
   // client.pay asks silverpay for the parameters, opens WeChat's payment sheet, then asks silverpay
   // (which asks WeChat) what really happened: the sheet's own answer only decides the wording.
-  async onPay() {
+  // The guard keeps a double tap from opening the payment sheet twice.
+  onPay: exclusive('order', async function () {
     this.setData({ paying: true })
     try {
       const { payment } = await client.pay(this.id)
@@ -27,21 +40,27 @@ Page({
         wx.redirectTo({ url: `/pages/result/result?id=${this.id}&sheet=${error.payment.outcome}` })
         return
       }
-      wx.showModal({ title: 'Payment could not start', content: describe(error), showCancel: false })
+      if (this.showCurrent(error)) return
+      wx.showModal({ title: 'Payment could not start', content: describe(error, lang), showCancel: false })
     } finally {
       this.setData({ paying: false })
     }
-  },
+  }),
 
-  async onCancel() {
+  // Shows the order as the server answers it: CLOSED, or PAID if WeChat had a payment meanwhile.
+  onCancel: exclusive('order', async function () {
+    this.setData({ paying: true })
     try {
       const order = await client.cancel(this.id)
-      this.setData({ order: orderView(order) })
-      wx.showToast({ title: order.status === 'PAID' ? 'Already paid' : 'Order closed', icon: 'none' })
+      this.setData({ order: orderView(order, lang) })
+      wx.showToast({ title: order.status === 'CLOSED' ? 'Order cancelled' : 'Order not cancelled', icon: 'none' })
     } catch (error) {
-      wx.showModal({ title: 'Not cancelled', content: describe(error), showCancel: false })
+      if (this.showCurrent(error)) return
+      wx.showModal({ title: 'Not cancelled', content: describe(error, lang), showCancel: false })
+    } finally {
+      this.setData({ paying: false })
     }
-  },
+  }),
 
   onShowResult() {
     wx.redirectTo({ url: `/pages/result/result?id=${this.id}` })

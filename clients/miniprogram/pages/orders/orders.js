@@ -1,6 +1,6 @@
 import { describe, orderView } from '../../format.js'
 
-const { client } = getApp()
+const { client, lang } = getApp()
 
 Page({
   data: { orders: [], loaded: false, error: '' },
@@ -18,9 +18,9 @@ Page({
   async load() {
     try {
       const orders = await client.orders()
-      this.setData({ orders: orders.map(orderView), loaded: true, error: '' })
+      this.setData({ orders: orders.map((order) => orderView(order, lang)), loaded: true, error: '' })
     } catch (error) {
-      this.setData({ error: describe(error), loaded: true })
+      this.setData({ error: describe(error, lang), loaded: true })
     }
   },
 

@@ -1,21 +1,9 @@
 import { AVATAR_UPLOAD_URL } from '../../config.js'
 import { describe, yuan } from '../../format.js'
+import { exclusive } from '../../guard.js'
+import { uploadAvatar } from '../../upload.js'
 
-const { client } = getApp()
-
-/** Keep a chosen avatar beyond this phone: upload the temporary file if an upload URL is set. */
-function uploadAvatar(tempPath) {
-  if (!tempPath || !AVATAR_UPLOAD_URL) return Promise.resolve(undefined)
-  return new Promise((resolve, reject) =>
-    wx.uploadFile({
-      url: AVATAR_UPLOAD_URL,
-      filePath: tempPath,
-      name: 'avatar',
-      success: (res) => resolve(JSON.parse(res.data).url),
-      fail: reject,
-    }),
-  )
-}
+const { client, lang } = getApp()
 
 Page({
   data: {
@@ -30,12 +18,18 @@ Page({
     loadError: '',
   },
 
-  async onLoad() {
+  onLoad() {
+    return this.loadProducts()
+  },
+
+  // A tab page stays alive: the session may have been renewed, replaced or dropped meanwhile.
+  async onShow() {
     const session = await client.session()
     if (session) {
-      this.setData({ loggedIn: true, nickname: session.user.nickname, avatarUrl: session.user.avatar_url })
+      this.setData({ loggedIn: true, nickname: session.user.nickname || '', avatarUrl: session.user.avatar_url || '' })
+    } else {
+      this.setData({ loggedIn: false, nickname: '', avatarUrl: '', chosenAvatar: '' })
     }
-    await this.loadProducts()
   },
 
   async onPullDownRefresh() {
@@ -51,7 +45,7 @@ Page({
         products: products.filter((p) => p.active).map((p) => ({ ...p, priceText: yuan(p.price_fen) })),
       })
     } catch (error) {
-      this.setData({ loadError: describe(error) })
+      this.setData({ loadError: describe(error, lang) })
     }
   },
 
@@ -61,20 +55,27 @@ Page({
 
   // The nickname is read from the form on submit: picking WeChat's nickname from the keyboard
   // does not fire input events on every WeChat version.
-  async onSaveProfile(event) {
+  onSaveProfile: exclusive('profile', async function (event) {
     const nickname = (event.detail.value.nickname || '').trim()
     this.setData({ savingProfile: true })
     try {
-      const avatarUrl = await uploadAvatar(this.data.chosenAvatar)
+      const avatarUrl = await uploadAvatar(wx, AVATAR_UPLOAD_URL, this.data.chosenAvatar)
       const user = await client.login({ nickname: nickname || undefined, avatarUrl })
-      this.setData({ loggedIn: true, nickname: user.nickname, chosenAvatar: '' })
+      this.setData({ loggedIn: true, nickname: user.nickname || '', chosenAvatar: '' })
       wx.showToast({ title: 'Signed in', icon: 'success' })
     } catch (error) {
-      wx.showModal({ title: 'Sign-in failed', content: describe(error), showCancel: false })
+      wx.showModal({ title: 'Sign-in failed', content: describe(error, lang), showCancel: false })
     } finally {
       this.setData({ savingProfile: false })
     }
-  },
+  }),
+
+  // Forget the token on this phone; buying again signs in silently with wx.login.
+  onSignOut: exclusive('profile', async function () {
+    await client.logout()
+    this.setData({ loggedIn: false, nickname: '', avatarUrl: '', chosenAvatar: '' })
+    wx.showToast({ title: 'Signed out', icon: 'none' })
+  }),
 
   onStep(event) {
     const { id, delta } = event.currentTarget.dataset
@@ -83,19 +84,20 @@ Page({
   },
 
   // Buying needs no profile: the client signs in silently with wx.login when it has no session.
-  async onBuy(event) {
+  // One order per tap, however fast the taps: the guard holds until the order page opens.
+  onBuy: exclusive('buy', async function (event) {
     const { id } = event.currentTarget.dataset
     this.setData({ buying: true })
-    wx.showLoading({ title: 'Creating order' })
+    wx.showLoading({ title: 'Creating order', mask: true })
     try {
       const order = await client.createOrder(id, this.data.quantities[id] || 1)
       wx.hideLoading()
       wx.navigateTo({ url: `/pages/order/order?id=${order.id}` })
     } catch (error) {
       wx.hideLoading()
-      wx.showModal({ title: 'Could not create the order', content: describe(error), showCancel: false })
+      wx.showModal({ title: 'Could not create the order', content: describe(error, lang), showCancel: false })
     } finally {
       this.setData({ buying: false })
     }
-  },
+  }),
 })

@@ -1,10 +1,15 @@
 import { describe, orderView } from '../../format.js'
+import { exclusive } from '../../guard.js'
+import { shopperMessage } from '../../silverpay.js'
 
-const { client } = getApp()
+const { client, lang } = getApp()
 
 // The headline follows the server's status; the sheet's outcome only explains an unpaid order.
 function wording(status, sheet) {
   if (status === 'PAID') return { icon: 'success', headline: 'Payment successful', detail: 'WeChat Pay confirmed the payment.' }
+  if (status === 'REFUNDED' || status === 'PARTIALLY_REFUNDED') {
+    return { icon: 'info', headline: 'Refunded', detail: 'The payment was returned to your WeChat account.' }
+  }
   if (status === 'CLOSED') return { icon: 'clear', headline: 'Order closed', detail: 'This order can no longer be paid.' }
   if (sheet === 'cancel') return { icon: 'cancel', headline: 'Payment cancelled', detail: 'The order is kept: pay it later or cancel it.' }
   if (sheet === 'fail') return { icon: 'warn', headline: 'Payment failed', detail: 'Nothing was charged. You can try again.' }
@@ -12,28 +17,30 @@ function wording(status, sheet) {
 }
 
 Page({
-  data: { order: null, icon: 'waiting', headline: '', detail: '', error: '', refreshing: false },
+  data: { order: null, icon: 'waiting', headline: '', detail: '', notice: '', error: '', refreshing: false },
 
-  onLoad({ id, sheet }) {
+  // notice: an error code from the page before (e.g. ORDER_ALREADY_PAID when another tab paid).
+  onLoad({ id, sheet, notice }) {
     this.id = Number(id)
     this.sheet = sheet || ''
-    this.refresh()
+    if (notice) this.setData({ notice: shopperMessage({ code: decodeURIComponent(notice) }, lang) })
+    return this.refresh()
   },
 
-  async refresh() {
+  refresh: exclusive('refresh', async function () {
     this.setData({ refreshing: true })
     try {
       const order = await client.confirm(this.id)
-      this.setData({ order: orderView(order), error: '', ...wording(order.status, this.sheet) })
+      this.setData({ order: orderView(order, lang), error: '', ...wording(order.status, this.sheet) })
     } catch (error) {
-      this.setData({ error: describe(error) })
+      this.setData({ error: describe(error, lang) })
     } finally {
       this.setData({ refreshing: false })
     }
-  },
+  }),
 
   onRefresh() {
-    this.refresh()
+    return this.refresh()
   },
 
   onPayAgain() {

@@ -1,13 +1,16 @@
 // The browser demo: a phone-sized shop running the mini-program client module (silverpay.js) with
 // a browser `wx` adapter, and a side panel showing what the WeChat simulator does meanwhile.
-import { createClient } from './silverpay.js'
+// Each screen has its own address in the URL hash (#/shop, #/order/12, …), so Back, Forward and
+// reload work; the data always comes from the server, never from the address.
+import { createClient, isOpen, languageOf, shopperMessage, statusText } from './silverpay.js'
 import { browserWx } from './wx-browser.js'
 
 const config = await (await fetch(new URL('config.json', import.meta.url))).json()
 const PROFILE_KEY = 'silverpay.demo.profile'
-const AVATAR_COLOURS = ['#07c160', '#3b82f6', '#f59e0b', '#ef4444', '#8b5cf6', '#14b8a6']
-const THUMB_COLOURS = [['#fdf0e1', '#b45c00'], ['#e8f3ff', '#1d6fd6'], ['#eefbf3', '#07a355'], ['#f5edff', '#7c3aed']]
-const STATUS_TEXT = { CREATED: 'Not paid', PAYING: 'Awaiting payment', PAID: 'Paid', CLOSED: 'Closed' }
+// Messages follow the browser's language (zh-* → Chinese); the rest of the page is English.
+const LANG = languageOf(navigator.language)
+const AVATAR_COLOURS = ['#057a3f', '#2563c9', '#a35200', '#c81e24', '#7c3aed', '#0f766e']
+const THUMB_COLOURS = [['#fdf0e1', '#93510a'], ['#e8f3ff', '#1d5fb8'], ['#eefbf3', '#057a3f'], ['#f5edff', '#6d28d9']]
 
 const $ = (id) => document.getElementById(id)
 
@@ -29,45 +32,67 @@ function h(tag, props = {}, ...children) {
 }
 
 const yuan = (fen) => `¥${Math.floor(fen / 100)}.${String(fen % 100).padStart(2, '0')}`
-const statusChip = (status, id) => h('span', { class: `status status-${status}`, id }, STATUS_TEXT[status] || status)
-
-function describe(error) {
-  if (error && error.code === 'NETWORK_ERROR') return 'No connection to the shop server.'
-  if (error && error.code === 'CANCEL_TOO_EARLY') {
-    return `WeChat can close an order only 5 minutes after payment started: try again in ${error.retryAfterS} s.`
-  }
-  return (error && error.message) || String(error)
-}
+const statusChip = (status, id) => h('span', { class: `status status-${status}`, id }, statusText(status))
 
 // ---------------------------------------------------------------- the payment sheet (WeChat's UI)
 
+// What is behind the sheet while it is open: out of reach of the keyboard and of screen readers.
+const BEHIND_SHEET = ['page-head', 'statusbar', 'navbar', 'screen', 'tabbar', 'panel']
+
 const sheet = {
   info: null,
+  opener: null,
+  choose: null,
   open(params) {
     $('sheet-amount').textContent = this.info ? yuan(this.info.amount_fen) : ''
     $('sheet-merchant').textContent = this.info ? this.info.description : 'silverpay demo merchant'
     $('sheet-order').textContent = this.info ? this.info.out_trade_no : params.package
+    this.opener = document.activeElement
+    for (const id of BEHIND_SHEET) $(id).inert = true
     $('sheet').hidden = false
     $('sheet-pay').disabled = false
     $('sheet-pay').textContent = 'Pay'
+    $('sheet-dialog').focus()
     return new Promise((resolve) => {
-      const choose = (outcome) => () => {
-        $('sheet-pay').onclick = $('sheet-cancel').onclick = $('sheet-fail').onclick = null
+      this.choose = (outcome) => {
+        if (!this.choose) return
+        this.choose = null
         if (outcome === 'success') {
           $('sheet-pay').disabled = true
           $('sheet-pay').textContent = 'Paying…'
         }
         resolve(outcome)
       }
-      $('sheet-pay').onclick = choose('success')
-      $('sheet-cancel').onclick = choose('cancel')
-      $('sheet-fail').onclick = choose('fail')
     })
   },
   close() {
+    if ($('sheet').hidden) return
+    this.choose = null
     $('sheet').hidden = true
+    for (const id of BEHIND_SHEET) $(id).inert = false
+    // Back where the shopper was; if that screen is gone meanwhile, show() focuses the new one.
+    if (this.opener && this.opener.isConnected) this.opener.focus()
+    this.opener = null
   },
 }
+
+$('sheet-pay').addEventListener('click', () => sheet.choose && sheet.choose('success'))
+$('sheet-cancel').addEventListener('click', () => sheet.choose && sheet.choose('cancel'))
+$('sheet-fail').addEventListener('click', () => sheet.choose && sheet.choose('fail'))
+document.addEventListener('keydown', (event) => {
+  if ($('sheet').hidden) return
+  if (event.key === 'Escape' && sheet.choose) {
+    event.preventDefault()
+    sheet.choose('cancel') // as closing WeChat's sheet does
+  } else if (event.key === 'Tab') {
+    // Keep Tab inside the sheet: the page behind is inert, and leaving for the browser's UI loses the sheet.
+    const stops = [...$('sheet').querySelectorAll('button:not(:disabled)')]
+    const at = stops.indexOf(document.activeElement)
+    const next = event.shiftKey ? (at <= 0 ? stops.length - 1 : at - 1) : (at + 1) % stops.length
+    event.preventDefault()
+    stops[next].focus()
+  }
+})
 
 // ---------------------------------------------------------------- client, adapter, call log
 
@@ -79,13 +104,21 @@ function logCall(call) {
     ...calls.map((c) =>
       h(
         'li',
-        {},
+        { class: c.kind === 'error' ? 'error' : '' },
         h('span', { class: 'time' }, c.at.toLocaleTimeString('en-GB')),
-        h('span', { class: 'what' }, h('code', {}, c.label)),
+        h('span', { class: 'what', title: c.label }, h('code', {}, c.label)),
         h('span', { class: `tag ${c.ok ? (c.kind === 'wx' ? 'info' : 'ok') : 'bad'}` }, String(c.status)),
       ),
     ),
   )
+}
+
+/** The shopper reads short words; the technical text (code, server message) goes to the call log. */
+function report(error) {
+  const code = (error && error.code) || 'ERROR'
+  const detail = (error && (error.message || error.errMsg)) || String(error)
+  logCall({ kind: 'error', label: `${code}: ${detail}`, status: code, ok: false })
+  return shopperMessage(error, LANG)
 }
 
 const wx = browserWx({
@@ -97,19 +130,21 @@ const wx = browserWx({
 })
 const client = createClient({ apiBase: config.apiBase, wx })
 
-// ---------------------------------------------------------------- screens
+// ---------------------------------------------------------------- state, toast, busy
 
+// fresh: orders just answered by the server, by id, so that the next screen need not ask again.
 // payments: what the sheet last said per order id, so that later screens can still explain an unpaid order.
-const state = { screen: null, products: [], quantities: {}, notice: '', busy: false, current: null, payments: {} }
+const state = { screen: null, products: [], quantities: {}, notice: '', busy: false, fresh: {}, payments: {}, current: null }
 
 function profile() {
-  const stored = JSON.parse(localStorage.getItem(PROFILE_KEY) || 'null')
-  return stored || { nickname: '', colour: 0 }
+  const stored = wx.storage.get(PROFILE_KEY)
+  return stored && typeof stored === 'object' ? stored : { nickname: '', colour: 0 }
 }
 
 function avatar(nickname, colour, extra = {}) {
   const initial = (nickname || '?').trim().charAt(0).toUpperCase() || '?'
-  return h('span', { class: 'avatar', style: `background:${AVATAR_COLOURS[colour % AVATAR_COLOURS.length]}`, ...extra }, initial)
+  return h('span', { class: 'avatar', style: `background:${AVATAR_COLOURS[colour % AVATAR_COLOURS.length]}`,
+    'aria-hidden': 'true', ...extra }, initial)
 }
 
 let toastTimer = null
@@ -119,45 +154,119 @@ function toast(message) {
   clearTimeout(toastTimer)
   toastTimer = setTimeout(() => {
     $('toast').hidden = true
-  }, 3200)
+  }, 4000)
 }
 
+/**
+ * One action at a time: the flag is set before anything awaits, so a double click cannot start a
+ * second order or a second payment. Buttons are marked busy, not disabled, so focus stays put.
+ */
 async function busy(task) {
   if (state.busy) return
   state.busy = true
-  document.querySelectorAll('#screen button').forEach((b) => (b.disabled = true))
+  $('screen').setAttribute('aria-busy', 'true')
   try {
     await task()
   } catch (error) {
-    toast(describe(error))
+    toast(report(error))
   } finally {
     state.busy = false
-    document.querySelectorAll('#screen button').forEach((b) => (b.disabled = false))
+    $('screen').removeAttribute('aria-busy')
   }
 }
 
+// ---------------------------------------------------------------- addresses (the URL hash)
+
 const TITLES = { login: 'silverpay shop', products: 'Shop', order: 'Confirm order', result: 'Payment result', orders: 'My orders' }
 
-function show(screen, content, { back = null } = {}) {
+/**
+ * Go to an address: a new history entry (Back returns here), or `replace` this one, as a
+ * mini-program's redirectTo does (an order page that turned into a result page is not gone back to).
+ * `order`: the server's latest answer for the order the address names.
+ */
+function go(hash, { replace = false, order = null } = {}) {
+  if (order) state.fresh[order.id] = order
+  if (location.hash === hash) return render()
+  if (replace) {
+    history.replaceState(null, '', hash)
+    return render()
+  }
+  location.hash = hash // → hashchange → render()
+  return undefined
+}
+
+window.addEventListener('hashchange', () => {
+  if (!$('sheet').hidden && sheet.choose) sheet.choose('cancel') // Back while paying closes the sheet first
+  render()
+})
+
+let renderTicket = 0
+
+/** Draw the screen the address names; a newer navigation that overtakes this one wins. */
+async function render() {
+  const ticket = ++renderTicket
+  const current = () => ticket === renderTicket
+  const [, screen, id] = /^#\/(\w+)(?:\/(\d+))?$/.exec(location.hash) || []
+  try {
+    const session = await client.session()
+    if (!session || !wx.user || screen === 'login') return current() && loginScreen()
+    if (screen === 'order' || screen === 'result') {
+      const order = state.fresh[id] || (await client.order(Number(id)))
+      delete state.fresh[id]
+      if (!current()) return undefined
+      if (screen === 'order' && !isOpen(order)) return go(`#/result/${order.id}`, { replace: true, order })
+      return screen === 'order' ? orderScreen(order) : resultScreen(order)
+    }
+    if (screen === 'orders') {
+      const orders = await client.orders()
+      return current() && ordersScreen(orders)
+    }
+    if (screen !== 'shop') history.replaceState(null, '', '#/shop')
+    const products = await client.products()
+    return current() && productsScreen(products, session)
+  } catch (error) {
+    if (!current()) return undefined
+    toast(report(error))
+    if (screen !== 'shop' && screen !== 'login') return go('#/shop', { replace: true })
+    return undefined
+  }
+}
+
+function show(screen, content, { back = false } = {}) {
+  const hadFocus = document.activeElement === document.body || $('screen').contains(document.activeElement)
   state.screen = screen
   $('nav-title').textContent = TITLES[screen]
   $('nav-back').hidden = !back
-  $('nav-back').onclick = back
   $('tabbar').hidden = !['products', 'orders'].includes(screen)
-  for (const tab of document.querySelectorAll('#tabbar button')) tab.classList.toggle('active', tab.dataset.tab === screen)
-  const notice = state.notice ? h('div', { class: 'notice', id: 'notice' }, state.notice) : null
+  for (const tab of document.querySelectorAll('#tabbar button')) {
+    const active = tab.dataset.tab === screen
+    tab.classList.toggle('active', active)
+    if (active) tab.setAttribute('aria-current', 'page')
+    else tab.removeAttribute('aria-current')
+  }
+  const notice = state.notice ? h('div', { class: 'notice', id: 'notice', role: 'status' }, state.notice) : null
   state.notice = ''
   $('screen').replaceChildren(...[notice, ...content].filter(Boolean))
   $('screen').dataset.screen = screen
   $('screen').scrollTop = 0
+  // A new screen after a click inside the old one: tell keyboard and screen-reader users where they are.
+  if (hadFocus && screen !== 'login') ($('screen').querySelector('[data-heading]') || $('nav-title')).focus({ preventScroll: true })
 }
+
+$('nav-back').addEventListener('click', () => history.back())
+$('tab-products').addEventListener('click', () => go('#/shop'))
+$('tab-orders').addEventListener('click', () => go('#/orders'))
+
+// ---------------------------------------------------------------- screens
 
 function loginScreen() {
   const me = profile()
-  const name = h('input', { id: 'nickname', type: 'text', placeholder: 'Your nickname', maxlength: 64, value: me.nickname })
-  const wxUser = h('input', { id: 'wx-user', type: 'text', value: (wx.user && wx.user.name) || 'demo-shopper', maxlength: 64 })
+  const name = h('input', { id: 'nickname', type: 'text', placeholder: 'Your nickname', maxlength: 64, value: me.nickname,
+    'aria-describedby': 'nickname-hint', autocomplete: 'nickname' })
+  const wxUser = h('input', { id: 'wx-user', type: 'text', value: (wx.user && wx.user.name) || 'demo-shopper', maxlength: 64,
+    'aria-describedby': 'wx-user-hint' })
   let colour = me.colour
-  const pick = h('button', { class: 'avatar-pick', id: 'avatar-pick', style: 'border:0;background:none;padding:0', title: 'choose avatar' })
+  const pick = h('button', { class: 'avatar-pick', id: 'avatar-pick', 'aria-label': 'Change avatar colour' })
   const paintAvatar = () => pick.replaceChildren(avatar(name.value, colour))
   pick.addEventListener('click', () => {
     colour += 1
@@ -170,65 +279,65 @@ function loginScreen() {
     busy(async () => {
       const nickname = name.value.trim()
       wx.useSimulatedUser(wxUser.value.trim() || 'demo-shopper')
-      localStorage.setItem(PROFILE_KEY, JSON.stringify({ nickname, colour }))
+      wx.storage.set(PROFILE_KEY, { nickname, colour })
       await client.logout()
       await client.login({ nickname: nickname || undefined })
-      await productsScreen()
+      await go('#/shop', { replace: location.hash === '#/login' })
     })
 
   show('login', [
     h('div', { class: 'welcome' },
       pick,
-      h('h1', {}, 'Welcome'),
+      h('h2', { 'data-heading': true, tabindex: '-1' }, 'Welcome'),
       h('p', { class: 'muted' }, 'Sign in with your (simulated) WeChat account.')),
-    h('div', { class: 'mp-card' },
-      h('label', { class: 'field' }, h('span', {}, 'Nickname'), name,
-        h('div', { class: 'hint' }, 'In the mini-program: <input type="nickname"> and <button open-type="chooseAvatar">.')),
-      h('label', { class: 'field' }, h('span', {}, 'Simulated WeChat user'), wxUser,
-        h('div', { class: 'hint' }, 'Any name: wx.login asks the simulator for this user’s one-time code.')),
-      h('div', { class: 'actions' }, h('button', { class: 'btn btn-primary', id: 'login', onclick: signIn }, 'Sign in with WeChat'))),
+    h('form', { class: 'mp-card', onsubmit: (event) => (event.preventDefault(), signIn()) },
+      h('div', { class: 'field' }, h('label', { for: 'nickname' }, 'Nickname'), name,
+        h('div', { class: 'hint', id: 'nickname-hint' }, 'In the mini-program: <input type="nickname"> and <button open-type="chooseAvatar">.')),
+      h('div', { class: 'field' }, h('label', { for: 'wx-user' }, 'Simulated WeChat user'), wxUser,
+        h('div', { class: 'hint', id: 'wx-user-hint' }, 'Any name: wx.login asks the simulator for this user’s one-time code.')),
+      h('div', { class: 'actions' }, h('button', { class: 'btn btn-primary', id: 'login', type: 'submit' }, 'Sign in with WeChat'))),
   ])
   name.focus()
 }
 
-async function productsScreen() {
-  const [products, session] = await Promise.all([client.products(), client.session()])
+function productsScreen(products, session) {
   state.products = products.filter((p) => p.active)
   const me = profile()
   const nickname = (session && session.user.nickname) || me.nickname || (wx.user && wx.user.name) || 'shopper'
-  const switchUser = async () => {
-    await client.logout()
-    wx.forgetUser()
-    loginScreen()
-  }
+  const switchUser = () =>
+    busy(async () => {
+      await client.logout()
+      wx.forgetUser()
+      await go('#/login')
+    })
   const buy = (product) => () =>
     busy(async () => {
       const order = await client.createOrder(product.id, state.quantities[product.id] || 1)
-      orderScreen(order)
+      await go(`#/order/${order.id}`, { order })
     })
   const card = (product, index) => {
-    const qty = h('span', { class: 'qty' }, String(state.quantities[product.id] || 1))
+    const qty = h('span', { class: 'qty', 'aria-live': 'polite' }, String(state.quantities[product.id] || 1))
     const step = (delta) => () => {
       state.quantities[product.id] = Math.min(99, Math.max(1, (state.quantities[product.id] || 1) + delta))
       qty.textContent = String(state.quantities[product.id])
     }
     const [bg, fg] = THUMB_COLOURS[index % THUMB_COLOURS.length]
     return h('div', { class: 'mp-card product', 'data-product-id': product.id },
-      h('div', { class: 'product-thumb', style: `background:${bg};color:${fg}` }, product.name.charAt(0).toUpperCase()),
+      h('div', { class: 'product-thumb', style: `background:${bg};color:${fg}`, 'aria-hidden': 'true' }, product.name.charAt(0).toUpperCase()),
       h('div', { class: 'product-info' },
-        h('div', { class: 'product-name' }, product.name),
+        h('h2', { class: 'product-name' }, product.name),
         h('div', { class: 'price' }, yuan(product.price_fen))),
       h('div', { class: 'product-side' },
-        h('div', { class: 'stepper' },
-          h('button', { onclick: step(-1), 'aria-label': 'fewer' }, '−'), qty,
-          h('button', { onclick: step(1), 'aria-label': 'more' }, '+')),
-        h('button', { class: 'btn btn-primary btn-small buy', onclick: buy(product) }, 'Buy')))
+        h('div', { class: 'stepper', role: 'group', 'aria-label': `Quantity of ${product.name}` },
+          h('button', { onclick: step(-1), 'aria-label': 'Fewer' }, h('span', { 'aria-hidden': 'true' }, '−')), qty,
+          h('button', { onclick: step(1), 'aria-label': 'More' }, h('span', { 'aria-hidden': 'true' }, '+'))),
+        h('button', { class: 'btn btn-primary btn-small buy', onclick: buy(product), 'aria-label': `Buy ${product.name}` }, 'Buy')))
   }
   show('products', [
     h('div', { class: 'mp-card hello' },
       avatar(nickname, me.colour, { class: 'avatar small' }),
       h('div', {}, h('div', { class: 'name', id: 'hello-name' }, nickname), h('div', { class: 'muted' }, 'signed in with WeChat')),
-      h('button', { class: 'link', onclick: switchUser }, 'Switch user')),
+      h('button', { class: 'link', id: 'switch-user', onclick: switchUser }, 'Switch user')),
     ...state.products.map(card),
     state.products.length ? null : h('p', { class: 'empty' }, 'No products on sale.'),
   ])
@@ -249,7 +358,19 @@ function orderScreen(order) {
     h('div', { class: 'actions' },
       h('button', { class: 'btn btn-primary', id: 'pay', onclick: () => pay(order) }, `Pay ${yuan(order.amount_fen)}`),
       h('button', { class: 'btn', id: 'cancel-order', onclick: () => cancel(order) }, 'Cancel order')),
-  ], { back: () => busy(productsScreen) })
+  ], { back: true })
+}
+
+/**
+ * The server refused because the order moved on (paid in another tab, closed, not cancellable
+ * yet): silverpay.js brought it back as it is now; show that, with the reason, instead of a page
+ * that still offers Pay.
+ */
+function showMovedOn(error) {
+  if (!error || !error.order) return false
+  state.notice = report(error)
+  go(`#/result/${error.order.id}`, { replace: state.screen === 'order', order: error.order })
+  return true
 }
 
 function pay(order) {
@@ -257,28 +378,30 @@ function pay(order) {
     sheet.info = order
     try {
       const { order: confirmed, payment } = await client.pay(order)
-      resultScreen(confirmed, payment)
+      state.payments[order.id] = payment
+      await go(`#/result/${order.id}`, { replace: state.screen === 'order', order: confirmed })
     } catch (error) {
+      if (showMovedOn(error)) return
       if (!error.payment) throw error
       // The sheet ran but the server's answer was lost: show what is known and offer to ask again.
-      state.notice = describe(error)
-      resultScreen(order, error.payment)
+      state.payments[order.id] = error.payment
+      state.notice = report(error)
+      await go(`#/result/${order.id}`, { replace: state.screen === 'order' })
     } finally {
       sheet.close()
     }
   })
 }
 
+// The order as the server answers: CLOSED, or PAID when WeChat had a payment meanwhile.
 function cancel(order) {
   return busy(async () => {
     try {
       const updated = await client.cancel(order)
-      state.notice = updated.status === 'PAID' ? 'WeChat says this order was paid meanwhile.' : 'Order cancelled.'
-      resultScreen(updated)
+      state.notice = updated.status === 'CLOSED' ? 'Order cancelled.' : `The order is ${statusText(updated.status).toLowerCase()}.`
+      await go(`#/result/${order.id}`, { replace: state.screen === 'order', order: updated })
     } catch (error) {
-      if (error.code !== 'CANCEL_TOO_EARLY') throw error
-      state.notice = describe(error)
-      resultScreen(await client.order(order))
+      if (!showMovedOn(error)) throw error
     }
   })
 }
@@ -286,26 +409,33 @@ function cancel(order) {
 function wording(order, payment) {
   const outcome = payment && payment.outcome
   if (order.status === 'PAID') return ['ok', '✓', 'Payment successful', 'WeChat Pay confirmed the payment.']
+  if (order.status === 'REFUNDED' || order.status === 'PARTIALLY_REFUNDED') {
+    return ['closed', '↺', 'Refunded', 'The payment went back to the WeChat account.']
+  }
   if (order.status === 'CLOSED') return ['closed', '–', 'Order closed', 'This order can no longer be paid.']
   if (outcome === 'cancel') return ['wait', '!', 'Payment cancelled', 'The order is kept: pay now or cancel it.']
   if (outcome === 'fail') return ['bad', '✕', 'Payment failed', 'Nothing was charged. You can try again.']
   return ['wait', '…', 'Awaiting payment', 'WeChat has no payment for this order yet.']
 }
 
-function resultScreen(order, payment = state.payments[order.id] || null) {
+function resultScreen(order) {
   state.current = order
-  if (payment) state.payments[order.id] = payment
+  const payment = state.payments[order.id] || null
   const [tone, icon, headline, detail] = wording(order, payment)
-  const open = order.status === 'CREATED' || order.status === 'PAYING'
+  const open = isOpen(order)
   const truth = payment
     ? [`wx.requestPayment answered “${payment.errMsg}”. `,
       'The status above is not taken from that answer: silverpay.js then called ',
       h('code', {}, 'POST /confirm'), ' and the server asked WeChat.']
     : ['The status above is the server’s, from WeChat’s own record.']
+  const checkAgain = () =>
+    busy(async () => {
+      await go(`#/result/${order.id}`, { order: await client.confirm(order) })
+    })
   show('result', [
     h('div', { class: 'hero', id: 'result', 'data-status': order.status, 'data-sheet': (payment && payment.outcome) || '' },
-      h('span', { class: `hero-icon ${tone}` }, icon),
-      h('h1', { id: 'result-headline' }, headline),
+      h('span', { class: `hero-icon ${tone}`, 'aria-hidden': 'true' }, icon),
+      h('h2', { id: 'result-headline', 'data-heading': true, tabindex: '-1' }, headline),
       h('div', { class: 'amount' }, yuan(order.amount_fen)),
       h('div', { class: 'muted' }, detail)),
     orderRows(order),
@@ -313,28 +443,23 @@ function resultScreen(order, payment = state.payments[order.id] || null) {
     h('div', { class: 'actions' },
       open ? h('button', { class: 'btn btn-primary', id: 'pay-again', onclick: () => pay(order) }, 'Pay now') : null,
       open ? h('button', { class: 'btn', id: 'cancel-order', onclick: () => cancel(order) }, 'Cancel order') : null,
-      open ? h('button', { class: 'btn', id: 'check-again', onclick: () => busy(async () => resultScreen(await client.confirm(order), payment)) }, 'Check again') : null,
-      h('button', { class: 'btn', id: 'to-orders', onclick: () => busy(ordersScreen) }, 'My orders'),
-      h('button', { class: 'btn', id: 'to-shop', onclick: () => busy(productsScreen) }, 'Continue shopping')),
+      open ? h('button', { class: 'btn', id: 'check-again', onclick: checkAgain }, 'Check again') : null,
+      h('button', { class: 'btn', id: 'to-orders', onclick: () => go('#/orders') }, 'My orders'),
+      h('button', { class: 'btn', id: 'to-shop', onclick: () => go('#/shop') }, 'Continue shopping')),
   ])
 }
 
-async function ordersScreen() {
-  const orders = await client.orders()
+function ordersScreen(orders) {
   const item = (order) => {
-    const open = order.status === 'CREATED' || order.status === 'PAYING'
-    return h('div', { class: 'mp-card order-item', 'data-order-id': order.id, 'data-status': order.status,
-      onclick: () => (open ? orderScreen(order) : resultScreen(order)) },
-      h('div', { class: 'line' }, h('strong', {}, order.description), statusChip(order.status)),
-      h('div', { class: 'line' },
-        h('span', { class: 'muted' }, new Date(order.created_at).toLocaleString('en-GB', { dateStyle: 'short', timeStyle: 'short' })),
-        h('span', { class: 'price' }, yuan(order.amount_fen))))
+    const when = new Date(order.created_at).toLocaleString('en-GB', { dateStyle: 'short', timeStyle: 'short' })
+    return h('li', {},
+      h('a', { class: 'mp-card order-item', href: `#/${isOpen(order) ? 'order' : 'result'}/${order.id}`,
+        'data-order-id': order.id, 'data-status': order.status },
+        h('span', { class: 'line' }, h('strong', {}, order.description), statusChip(order.status)),
+        h('span', { class: 'line' }, h('span', { class: 'muted' }, when), h('span', { class: 'price' }, yuan(order.amount_fen)))))
   }
-  show('orders', orders.length ? orders.map(item) : [h('p', { class: 'empty' }, 'No orders yet.')])
+  show('orders', orders.length ? [h('ul', { class: 'order-list' }, orders.map(item))] : [h('p', { class: 'empty' }, 'No orders yet.')])
 }
-
-$('tab-products').addEventListener('click', () => busy(productsScreen))
-$('tab-orders').addEventListener('click', () => busy(ordersScreen))
 
 // ---------------------------------------------------------------- the simulator panel
 
@@ -342,17 +467,34 @@ $('sim-docs').href = `${config.simBase}/docs`
 let notificationsSeen = ''
 let faultsPending = false
 
+/** The merchant's reply to a notification, in words: `SUCCESS OK` rather than raw XML or JSON. */
+function replyText(body) {
+  if (!body) return ''
+  const field = (name) => (new RegExp(`<${name}>(?:<!\\[CDATA\\[)?([^<\\]]*)`).exec(body) || [])[1]
+  if (body.trimStart().startsWith('<')) return [field('return_code'), field('return_msg')].filter(Boolean).join(' ')
+  try {
+    const json = JSON.parse(body)
+    return [json.code, json.message].filter(Boolean).join(' ')
+  } catch {
+    return body.slice(0, 80)
+  }
+}
+
 function notificationRow(a) {
   const dropped = a.attempt === 0 && /dropped/.test(a.error || '')
-  const [outcome, tag, label] = a.acknowledged
-    ? ['acknowledged', 'ok', `HTTP ${a.http_status} · acknowledged`]
+  const reply = replyText(a.response_body)
+  const [outcome, tag, label, explained] = a.acknowledged
+    ? ['acknowledged', 'ok', `HTTP ${a.http_status} · acknowledged`, `the service acknowledged it${reply ? ` (${reply})` : ''}`]
     : dropped
-      ? ['dropped', 'drop', 'dropped (fault)']
-      : ['failed', 'bad', a.http_status ? `HTTP ${a.http_status}` : 'no answer']
+      ? ['dropped', 'drop', 'dropped (fault)', 'dropped by fault injection, never sent']
+      : ['failed', 'bad', a.http_status ? `HTTP ${a.http_status}` : 'no answer',
+          a.http_status ? `the service answered HTTP ${a.http_status}${reply ? ` (${reply})` : ''}` : `no answer: ${a.error || 'unknown'}`]
   const current = state.current && state.current.out_trade_no === a.out_trade_no
+  const time = new Date(a.time).toLocaleTimeString('en-GB')
+  const name = `Notification for order ${a.out_trade_no}${dropped ? '' : `, attempt ${a.attempt}`}, ${time}: ${explained}`
   return h('li', { class: current ? 'current' : '', 'data-out-trade-no': a.out_trade_no, 'data-outcome': outcome,
-    title: a.error || a.response_body || '' },
-    h('span', { class: 'time' }, new Date(a.time).toLocaleTimeString('en-GB')),
+    title: name, 'aria-label': name },
+    h('span', { class: 'time' }, time),
     h('span', { class: 'what' }, h('code', {}, a.out_trade_no), dropped ? ' never sent' : ` · attempt ${a.attempt}`),
     h('span', { class: `tag ${tag}` }, label))
 }
@@ -396,9 +538,7 @@ $('drop-toggle').addEventListener('change', async (event) => {
 pollSimulator()
 setInterval(pollSimulator, 1000)
 
-// ---------------------------------------------------------------- start
+// ---------------------------------------------------------------- start: the screen the address names
 
-const session = await client.session()
-if (session && wx.user) await busy(productsScreen)
-else loginScreen()
+await render()
 document.body.dataset.ready = 'true'

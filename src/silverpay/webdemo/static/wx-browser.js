@@ -2,7 +2,7 @@
 // for wx.request and by the simulator's control API for what WeChat itself would do.
 //   wx.login          → POST {simBase}/sim/v1/login   (a one-time code for the simulated user)
 //   wx.requestPayment → the page's own payment sheet, then POST {simBase}/sim/v1/pay
-//   storage           → localStorage
+//   storage           → localStorage (which throws when full or disabled: reads answer null, writes are dropped)
 
 const WX_USER_KEY = 'silverpay.demo.wxuser'
 
@@ -15,14 +15,26 @@ const WX_USER_KEY = 'silverpay.demo.wxuser'
 export function browserWx({ simBase, appid, choose, settled = () => {}, onCall = () => {} }) {
   const storage = {
     get(key) {
-      const raw = localStorage.getItem(key)
-      return raw === null ? null : JSON.parse(raw)
+      try {
+        const raw = localStorage.getItem(key)
+        return raw === null ? null : JSON.parse(raw)
+      } catch {
+        return null
+      }
     },
     set(key, value) {
-      localStorage.setItem(key, JSON.stringify(value))
+      try {
+        localStorage.setItem(key, JSON.stringify(value))
+      } catch {
+        // the value lives in memory only, until the page reloads
+      }
     },
     remove(key) {
-      localStorage.removeItem(key)
+      try {
+        localStorage.removeItem(key)
+      } catch {
+        // nothing stored to forget
+      }
     },
   }
   // Who is "holding the phone": wx.login needs the name, wx.requestPayment the openid it maps to.
@@ -60,7 +72,7 @@ export function browserWx({ simBase, appid, choose, settled = () => {}, onCall =
       storage.remove(WX_USER_KEY)
     },
 
-    async request({ url, method = 'GET', header = {}, data }) {
+    async request({ url, method = 'GET', header = {}, data, timeout }) {
       const label = `${method} ${new URL(url, location.href).pathname}`
       let response
       try {
@@ -68,10 +80,12 @@ export function browserWx({ simBase, appid, choose, settled = () => {}, onCall =
           method,
           headers: header,
           body: data === undefined ? undefined : JSON.stringify(data),
+          signal: timeout ? AbortSignal.timeout(timeout) : undefined, // like wx.request's timeout
         })
       } catch (error) {
-        onCall({ kind: 'api', label, status: 'network error', ok: false })
-        throw { errMsg: `request:fail ${error.message}` }
+        const timedOut = error && error.name === 'TimeoutError'
+        onCall({ kind: 'api', label, status: timedOut ? 'timeout' : 'network error', ok: false })
+        throw { errMsg: timedOut ? 'request:fail timeout' : `request:fail ${error.message}` }
       }
       const text = await response.text()
       let body = text
