@@ -29,7 +29,7 @@ const SESSION_KEY = 'silverpay.session'
 
 export class SilverpayError extends Error {
   /**
-   * code: the server's error code (ORDER_CLOSED, CANCEL_TOO_EARLY, TOKEN_EXPIRED, …), or
+   * code: the server's error code (ORDER_CLOSED, ORDER_ALREADY_PAID, TOKEN_EXPIRED, …), or
    * NETWORK_ERROR (no response), LOGIN_FAILED (wx.login gave no code), HTTP_<status> (no error body).
    * message: the technical text (the server's, or the platform's errMsg): for logs, not for shoppers;
    * shopperMessage(error) gives the words to show.
@@ -113,7 +113,7 @@ export const MESSAGES = {
     ORDER_ALREADY_PAID: 'This order has already been paid.',
     ORDER_CLOSED: 'This order is closed and can no longer be paid.',
     ORDER_EXPIRED: 'This order has expired. Please place a new one.',
-    CANCEL_TOO_EARLY: 'This order can be cancelled in a few minutes.',
+    PAYMENT_RETRY: 'This order changed while paying. Please tap Pay again.',
     PRODUCT_NOT_FOUND: 'This product is no longer on sale.',
     ORDER_NOT_FOUND: 'This order could not be found.',
     IDEMPOTENCY_KEY_REUSED: 'This order is already being placed. Please check My orders.',
@@ -133,7 +133,7 @@ export const MESSAGES = {
     ORDER_ALREADY_PAID: '该订单已支付。',
     ORDER_CLOSED: '该订单已关闭，无法再支付。',
     ORDER_EXPIRED: '该订单已过期，请重新下单。',
-    CANCEL_TOO_EARLY: '该订单需稍等几分钟后才能取消。',
+    PAYMENT_RETRY: '订单状态已更新，请重新点击支付。',
     PRODUCT_NOT_FOUND: '该商品已下架。',
     ORDER_NOT_FOUND: '未找到该订单。',
     IDEMPOTENCY_KEY_REUSED: '订单正在提交中，请在“我的订单”中查看。',
@@ -179,12 +179,12 @@ export function isOpen(order) {
 
 /**
  * The server refused because the order is not in the state the page thought (paid elsewhere,
- * closed, expired, not cancellable yet): reload it and show it as it is. Idempotency conflicts
+ * closed, expired, moved to a new payment attempt): reload it and show it as it is. Idempotency conflicts
  * are about the request, not the order.
  */
 export function isOrderStateConflict(error) {
   if (!error || typeof error.code !== 'string') return false
-  if (['ORDER_ALREADY_PAID', 'ORDER_CLOSED', 'ORDER_EXPIRED', 'CANCEL_TOO_EARLY'].includes(error.code)) return true
+  if (['ORDER_ALREADY_PAID', 'ORDER_CLOSED', 'ORDER_EXPIRED', 'PAYMENT_RETRY'].includes(error.code)) return true
   return error.status === 409 && !error.code.startsWith('IDEMPOTENCY_KEY_')
 }
 
@@ -397,9 +397,9 @@ export function createClient({
     confirm,
 
     /**
-     * Cancel an unpaid order; resolves the order with the status the server gives it (CLOSED, or
-     * PAID if WeChat says it was paid meanwhile). A server that cannot cancel yet answers
-     * CANCEL_TOO_EARLY. On a conflict with the order's state the error carries `order`, reloaded.
+     * Cancel an unpaid order; resolves the order with the status the server gives it (CLOSED at
+     * once, or PAID if WeChat says it was paid meanwhile). On a conflict with the order's state the
+     * error carries `order`, reloaded.
      */
     async cancel(order) {
       const id = orderId(order)

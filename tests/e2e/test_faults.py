@@ -190,7 +190,7 @@ def test_service_killed_mid_run_loses_nothing(shop: Shop) -> None:
     assert sum(r["amount_fen"] for r in refunds if r["status"] != "CLOSED") <= 1000
 
 
-def test_payment_after_a_local_close_is_flagged_not_dropped(shop: Shop) -> None:
+def test_payment_after_a_local_close_is_refunded_not_dropped(shop: Shop) -> None:
     shop.faults(notify_drop_rate=0.0)
     auth, openid = shop.shopper()
     product = shop.product()
@@ -199,9 +199,16 @@ def test_payment_after_a_local_close_is_flagged_not_dropped(shop: Shop) -> None:
     _close_locally(shop.database_url, order["id"])  # e.g. an operator's mistake: WeChat still takes payment
     sheet = {**params, "appid": DEMO_APPID, "openid": openid}
     assert httpx.post(f"{shop.sim.base_url}/sim/v1/pay", json=sheet).status_code == 200
-    wait_for(lambda: shop.admin_order(order["id"])["needs_review"], timeout=20)
+
+    def refunded() -> bool:
+        refunds = shop.admin_order(order["id"])["refunds"]
+        return [(r["surplus"], r["status"]) for r in refunds] == [(True, "SUCCESS")]
+
+    wait_for(refunded, timeout=30)  # the worker sent it back, WeChat confirmed
     view = shop.admin_order(order["id"])
-    assert view["status"] == "CLOSED" and "after the order was closed" in view["review_reason"]
+    assert view["status"] == "CLOSED" and not view["needs_review"]
+    surplus = [e["detail"] for e in view["events"] if e["kind"] == "refund.surplus"]
+    assert [d["reason"] for d in surplus] == ["paid at WeChat after the order was closed here"]
 
 
 def _close_locally(database_url: str, order_id: int) -> None:

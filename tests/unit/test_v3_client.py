@@ -81,25 +81,26 @@ async def test_prepay_request_is_signed_over_the_exact_bytes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("response", "expected"),
+    ("make", "expected"),
     [
-        (answer(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}, sign=False), TradeNotFound),
-        (answer(400, {"code": "ORDER_CLOSED", "message": "订单已关闭"}), TradeClosed),
-        (answer(400, {"code": "ORDERPAID", "message": "该订单已支付"}), TradeAlreadyPaid),
-        (answer(403, {"code": "OUT_TRADE_NO_USED", "message": "商户订单号重复"}), TradeParamsDiffer),
-        (answer(401, {"code": "SIGN_ERROR", "message": "签名错误"}, sign=False), UpstreamMisconfigured),
-        (answer(500, {"code": "SYSTEM_ERROR", "message": "系统繁忙"}), UpstreamUnavailable),
-        (answer(502, None, sign=False), UpstreamUnavailable),
-        (answer(429, {"code": "FREQUENCY_LIMITED", "message": "频率超限"}), UpstreamUnavailable),
+        (lambda: answer(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}, sign=False), TradeNotFound),
+        (lambda: answer(400, {"code": "ORDER_CLOSED", "message": "订单已关闭"}), TradeClosed),
+        (lambda: answer(400, {"code": "ORDERPAID", "message": "该订单已支付"}), TradeAlreadyPaid),
+        (lambda: answer(403, {"code": "OUT_TRADE_NO_USED", "message": "商户订单号重复"}), TradeParamsDiffer),
+        (lambda: answer(401, {"code": "SIGN_ERROR", "message": "签名错误"}, sign=False), UpstreamMisconfigured),
+        (lambda: answer(500, {"code": "SYSTEM_ERROR", "message": "系统繁忙"}), UpstreamUnavailable),
+        (lambda: answer(502, None, sign=False), UpstreamUnavailable),
+        (lambda: answer(429, {"code": "FREQUENCY_LIMITED", "message": "频率超限"}), UpstreamUnavailable),
         # A signed error that does not verify cannot be believed either way.
-        (answer(404, {"code": "ORDER_NOT_EXIST", "message": "x"}, key=MERCHANT), UpstreamUnavailable),
+        (lambda: answer(404, {"code": "ORDER_NOT_EXIST", "message": "x"}, key=MERCHANT), UpstreamUnavailable),
         # 2xx answers must be signed, and by the platform.
-        (answer(200, {"prepay_id": "wx1"}, sign=False), UpstreamUnavailable),
-        (answer(200, {"prepay_id": "wx1"}, key=MERCHANT), UpstreamUnavailable),
-        (answer(200, {}), UpstreamUnavailable),  # no prepay_id
+        (lambda: answer(200, {"prepay_id": "wx1"}, sign=False), UpstreamUnavailable),
+        (lambda: answer(200, {"prepay_id": "wx1"}, key=MERCHANT), UpstreamUnavailable),
+        (lambda: answer(200, {}), UpstreamUnavailable),  # no prepay_id
     ],
 )
-async def test_answers_map_to_v2s_exceptions(response: httpx.Response, expected: type[Exception]) -> None:
+async def test_answers_map_to_v2s_exceptions(make: Callable[[], httpx.Response], expected: type[Exception]) -> None:
+    response = make()  # signed now: a signature made at collection time would be stale in a long run
     with pytest.raises(expected) as raised:
         await client(lambda _: response).prepay(PREPAY)
     assert type(raised.value) is expected

@@ -213,7 +213,7 @@ test('shoppers get short messages in English and Chinese; the technical text sta
   assert.deepEqual(Object.keys(MESSAGES.zh).sort(), Object.keys(MESSAGES.en).sort())
   const codes = [
     'INVALID_LOGIN_CODE', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_REJECTED', 'UPSTREAM_MISCONFIGURED', 'ORDER_ALREADY_PAID',
-    'ORDER_CLOSED', 'ORDER_EXPIRED', 'CANCEL_TOO_EARLY', 'PRODUCT_NOT_FOUND', 'ORDER_NOT_FOUND', 'UNAUTHORIZED',
+    'ORDER_CLOSED', 'ORDER_EXPIRED', 'PAYMENT_RETRY', 'PRODUCT_NOT_FOUND', 'ORDER_NOT_FOUND', 'UNAUTHORIZED',
     'TOKEN_EXPIRED', 'IDEMPOTENCY_KEY_REUSED', 'INVALID_REQUEST', 'NETWORK_ERROR', 'LOGIN_FAILED',
   ]
   for (const code of codes) {
@@ -248,7 +248,7 @@ test('shoppers get short messages in English and Chinese; the technical text sta
 
 test('which errors mean "the order moved on": reload it', () => {
   const conflict = (code, status = 409) => isOrderStateConflict(new SilverpayError(code, 'x', { status }))
-  for (const code of ['ORDER_ALREADY_PAID', 'ORDER_CLOSED', 'ORDER_EXPIRED', 'CANCEL_TOO_EARLY', 'CONFLICT']) {
+  for (const code of ['ORDER_ALREADY_PAID', 'ORDER_CLOSED', 'ORDER_EXPIRED', 'PAYMENT_RETRY', 'CONFLICT']) {
     assert.ok(conflict(code), code)
   }
   assert.ok(!conflict('IDEMPOTENCY_KEY_REUSED'))
