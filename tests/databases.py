@@ -1,5 +1,11 @@
-"""One fresh database per backend per test run: SQLite always, PostgreSQL and MariaDB when CI
-(or you) point SILVERPAY_TEST_POSTGRES_URL / SILVERPAY_TEST_MYSQL_URL at a server."""
+"""Databases for tests: SQLite always, PostgreSQL and MariaDB when CI (or you) point
+SILVERPAY_TEST_POSTGRES_URL / SILVERPAY_TEST_MYSQL_URL at a server.
+
+``database_url`` gives every test an empty, migrated database of its backend: one database per
+backend is created and migrated once per run, and emptied (every table but Alembic's, identities
+restarted) before each test that uses it, which costs milliseconds where a new database and its
+migrations would cost a second. ``make_database`` makes a brand-new one for tests that need to
+watch migrations or start from nothing. All are dropped at the end of the run."""
 
 from __future__ import annotations
 
@@ -13,6 +19,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from silverpay.store.db import create_engine
+from silverpay.store.migrate import upgrade
+from silverpay.store.models import Base
 
 BACKENDS = ("sqlite", "postgresql", "mysql")
 URL_VARIABLES = {"postgresql": "SILVERPAY_TEST_POSTGRES_URL", "mysql": "SILVERPAY_TEST_MYSQL_URL"}
@@ -52,10 +62,52 @@ def make_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         asyncio.run(_admin(admin_url, _drop_statement(backend, name)))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, make_database: object) -> str:
-    """Parametrises a test over every backend; one database per backend for the whole run."""
-    cache: dict[str, str] = request.config.__dict__.setdefault("_silverpay_databases", {})
-    if request.param not in cache:
-        cache[request.param] = make_database(request.param)  # type: ignore[operator]
-    return cache[request.param]
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _empty(url: str) -> None:
+    engine = create_engine(url)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]  # children before parents
+    try:
+        async with engine.begin() as connection:
+            backend = engine.dialect.name
+            if backend == "postgresql":
+                await connection.execute(text(f"TRUNCATE TABLE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            elif backend == "sqlite":
+                for table in tables:
+                    await connection.execute(text(f"DELETE FROM {table}"))
+            else:  # MariaDB: TRUNCATE is DDL there (slow, and it commits); a DELETE per table keeps it cheap
+                await connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+                for table in tables:
+                    await connection.execute(text(f"DELETE FROM {table}"))
+                await connection.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(make_database: object) -> Iterator[object]:
+    """``migrated_database(backend)`` → the run's migrated database of that backend (made on first use)."""
+    made: dict[str, str] = {}
+
+    def get(backend: str) -> str:
+        if backend not in made:
+            url = make_database(backend)  # type: ignore[operator]
+            asyncio.run(_migrate(url))
+            made[backend] = url
+        return made[backend]
+
+    yield get
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, migrated_database: object) -> str:
+    """Parametrises a test over every backend; the database is empty when the test starts."""
+    url: str = migrated_database(request.param)  # type: ignore[operator]
+    asyncio.run(_empty(url))
+    return url

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from silverpay.domain.orders import OrderStatus
 from silverpay.store.db import Database, PoolSettings, open_database
 from silverpay.store.ledger import LEASE_S, CoreLedger, Due, Ledger
+from silverpay.store.ledger_pg import APPLICATION_NAME
 from silverpay.store.migrate import upgrade
 from silverpay.store.models import Order, OrderEvent, Product, User
 from tests.databases import BACKENDS
@@ -176,6 +177,7 @@ async def test_a_connection_dropped_while_idle_is_replaced_at_begin(db: tuple[Da
     assert await ledger.get(order_id) is not None  # the pool holds an idle connection now
     async with database.engine.connect() as conn:  # a server restart, as far as that connection goes
         await conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                                "datname = current_database() AND pid <> pg_backend_pid()"))  # fmt: skip
+                                "datname = current_database() AND application_name = :name"),
+                           {"name": APPLICATION_NAME})  # fmt: skip
     async with ledger.transaction() as tx:
         assert await tx.lock(order_id) is not None

@@ -47,9 +47,8 @@ async def reject(ctx: ServiceContext, rejected: NotificationRejected, *, kind: s
     """Not genuinely ours: record it, change nothing, ask for a retry."""
     claimed = rejected.claimed_out_trade_no
     log.warning("notification rejected out_trade_no=%s code=%s", claimed or "-", rejected.code)
-    detail = {"verified": False, "code": rejected.code, "reason": rejected.message, "outcome": "rejected"}
-    async with ctx.ledger.transaction() as tx:
-        tx.event(None, kind, detail, now=utc(ctx.clock()), out_trade_no=claimed)
+    async with ctx.ledger.transaction() as tx:  # counted per minute and reason: a flood stays small
+        await tx.record_rejection(kind, rejected.code, rejected.message, claimed, now=utc(ctx.clock()))
     return Ack(False, "invalid notification")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from silverpay.store.models import Order, OrderEvent, Product, User
+from silverpay.store.models import Order, OrderEvent, Product, RejectedNotification, User
 
 
 class OrderFields(Protocol):
@@ -76,4 +76,16 @@ def admin_order_view(order: Order, events: list[OrderEvent]) -> dict[str, Any]:
         "events": [
             {"id": e.id, "kind": e.kind, "at": _iso(e.created_at), "detail": e.detail} for e in events
         ],  # details were redacted when written
+    }
+
+
+def rejection_view(rejection: RejectedNotification) -> dict[str, Any]:
+    return {
+        "minute": _iso(rejection.minute),
+        "endpoint": rejection.kind,
+        "code": rejection.code,
+        "reason": rejection.reason,
+        "count": rejection.count,
+        "first_at": _iso(rejection.first_at),
+        "last_at": _iso(rejection.last_at),
     }

@@ -23,11 +23,19 @@ from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from silverpay.clock import utc
 from silverpay.domain.orders import ALLOWED_FROM, OPEN, OrderStatus
-from silverpay.store.models import NotificationDelivery, Order, OrderEvent, PaymentAttempt, Refund
+from silverpay.store.models import (
+    NotificationDelivery,
+    Order,
+    OrderEvent,
+    PaymentAttempt,
+    Refund,
+    RejectedNotification,
+)
 
 # Fields of WeChat messages that must never reach the event log.
 REDACTED = frozenset({"sign", "paySign", "session_key", "api_key", "key", "token", "nonce_str", "nonceStr"})
@@ -149,6 +157,10 @@ class LedgerTx(Protocol):
         a trade is 5 minutes old), unless it was closed already; None: not any more (it paid)."""
         ...
 
+    async def record_rejection(self, kind: str, code: str, reason: str, claimed: str, *, now: datetime) -> None:
+        """Count a notification that was not genuinely ours (see :class:`~.models.RejectedNotification`)."""
+        ...
+
     async def add_surplus_refund(
         self, order: OrderRow, out_trade_no: str, amount_fen: int, reason: str, *, now: datetime
     ) -> bool:
@@ -236,6 +248,7 @@ _orders: Table = Order.__table__  # type: ignore[assignment]
 _events: Table = OrderEvent.__table__  # type: ignore[assignment]
 _deliveries: Table = NotificationDelivery.__table__  # type: ignore[assignment]
 _attempts: Table = PaymentAttempt.__table__  # type: ignore[assignment]
+_rejections: Table = RejectedNotification.__table__  # type: ignore[assignment]
 _refunds: Table = Refund.__table__  # type: ignore[assignment]
 _ATTEMPT_ORDER = select(_attempts.c.order_id).where(_attempts.c.out_trade_no == bindparam("no"))
 _SELECT: Select[Any] = select(*(_orders.c[name] for name in COLUMNS))
@@ -260,6 +273,10 @@ def replacement(out_trade_no: str, now: datetime) -> dict[str, Any]:
     """An order's columns once it moves to a new number: no prepay, no WeChat age, yet."""
     return {"out_trade_no": out_trade_no, "prepay_id": None, "prepay_expires_at": None, "wechat_created_at": None,
             "updated_at": now}  # fmt: skip
+
+
+def minute_of(now: datetime) -> datetime:
+    return now.replace(second=0, microsecond=0)
 
 
 def release_groups(next_checks: Sequence[tuple[int, datetime | None]]) -> dict[datetime | None, list[int]]:
@@ -352,6 +369,23 @@ class CoreTx(TxBase):
             .where(attempt.out_trade_no == out_trade_no, attempt.closed_at.is_(None))
             .values(close_at=at)
         )
+
+    async def record_rejection(self, kind: str, code: str, reason: str, claimed: str, *, now: datetime) -> None:
+        if claimed and (await self._c.execute(_ATTEMPT_ORDER, {"no": claimed})).first() is None:
+            claimed = ""  # not a number of ours: counted with the rest of the minute's
+        r = _rejections.c
+        key = (r.minute == minute_of(now), r.kind == kind, r.code == code[:64], r.claimed == claimed[:64])
+        bump = update(_rejections).where(*key).values(count=r.count + 1, last_at=now)
+        if (await self._c.execute(bump)).rowcount:
+            return
+        try:
+            async with self._c.begin_nested():  # a concurrent first of the minute may insert it too
+                await self._c.execute(insert(_rejections).values(
+                    minute=minute_of(now), kind=kind, code=code[:64], claimed=claimed[:64], count=1,
+                    reason=reason[:255], first_at=now, last_at=now,
+                ))  # fmt: skip
+        except IntegrityError:
+            await self._c.execute(bump)
 
     async def add_surplus_refund(
         self, order: OrderRow, out_trade_no: str, amount_fen: int, reason: str, *, now: datetime

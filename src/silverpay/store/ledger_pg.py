@@ -35,12 +35,14 @@ from silverpay.store.ledger import (
     OrderRow,
     TxBase,
     detail_json,
+    minute_of,
     release_groups,
     replacement,
     surplus_refund_no,
     surplus_refund_row,
 )
 
+APPLICATION_NAME = "silverpay-ledger"  # how an operator tells these connections apart in pg_stat_activity
 _COLS = ", ".join(COLUMNS)
 _TIME_COLUMNS = frozenset(
     {"expires_at", "prepay_expires_at", "wechat_created_at", "paid_at", "closed_at", "created_at", "updated_at",
@@ -61,6 +63,13 @@ _REPLACE_NUMBER = (
     "updated_at = $4 WHERE id = $1 AND out_trade_no = $2 AND status = ANY($5::text[])"
 )
 _SCHEDULE_CLOSE = "UPDATE payment_attempts SET close_at = $2 WHERE out_trade_no = $1 AND closed_at IS NULL"
+_RECORD_REJECTION = (
+    "INSERT INTO rejected_notifications (minute, kind, code, claimed, count, reason, first_at, last_at) "
+    "VALUES ($1, $2, $3, COALESCE((SELECT out_trade_no FROM payment_attempts WHERE out_trade_no = $4), ''), 1, $5, "
+    "$6, $6) "
+    "ON CONFLICT (minute, kind, code, claimed) DO UPDATE SET count = rejected_notifications.count + 1, "
+    "last_at = EXCLUDED.last_at"
+)
 _REFUND_EXISTS = "SELECT 1 FROM refunds WHERE out_refund_no = $1"
 _REFUND_COLUMNS = tuple(surplus_refund_row(0, "", 0, "", datetime(2000, 1, 1, tzinfo=UTC)))
 _ADD_REFUND = (f"INSERT INTO refunds ({', '.join(_REFUND_COLUMNS)}) "
@@ -175,6 +184,10 @@ class PgTx(TxBase):
     async def schedule_close(self, out_trade_no: str, *, at: datetime | None) -> None:
         await self.conn.execute(_SCHEDULE_CLOSE, out_trade_no, _naive(at))
 
+    async def record_rejection(self, kind: str, code: str, reason: str, claimed: str, *, now: datetime) -> None:
+        await self.conn.execute(_RECORD_REJECTION, _naive(minute_of(now)), kind, code[:64], claimed[:64], reason[:255],
+                                _naive(now))  # fmt: skip
+
     async def add_surplus_refund(
         self, order: OrderRow, out_trade_no: str, amount_fen: int, reason: str, *, now: datetime
     ) -> bool:
@@ -219,7 +232,7 @@ class PgLedger:
         cache_size = 0 if settings.pgbouncer else 100
         pool = await asyncpg.create_pool(
             dsn, min_size=1, max_size=settings.size, max_inactive_connection_lifetime=settings.recycle_s,
-            statement_cache_size=cache_size, reset=_no_reset,
+            statement_cache_size=cache_size, reset=_no_reset, server_settings={"application_name": APPLICATION_NAME},
         )  # fmt: skip
         try:
             yield cls(pool, pgbouncer=settings.pgbouncer)

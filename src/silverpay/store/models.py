@@ -188,6 +188,25 @@ class NotificationDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class RejectedNotification(Base):
+    """Notifications that were not genuinely ours, counted per minute, endpoint, reason and the
+    order number they claim (kept only when it is one of ours: a flood of made-up numbers is one row
+    a minute), so a flood cannot grow the table without bound."""
+
+    __tablename__ = "rejected_notifications"
+    __table_args__ = (UniqueConstraint("minute", "kind", "code", "claimed", name="uq_rejected_notifications"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    minute: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # the endpoint: wechat.notify, wechat.refund_notify
+    code: Mapped[str] = mapped_column(String(64))
+    claimed: Mapped[str] = mapped_column(String(64), default="", index=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=1)
+    reason: Mapped[str] = mapped_column(String(255), default="")  # the first one's, as a sample
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silverpay.store.models import IdempotencyRecord, Order, OrderEvent, Product, Refund, User
+from silverpay.store.models import IdempotencyRecord, Order, OrderEvent, Product, Refund, RejectedNotification, User
 
 # Users -----------------------------------------------------------------------------------------
 
@@ -66,15 +66,17 @@ async def orders_of_user(session: AsyncSession, user_id: int, *, limit: int = 10
     return (await session.execute(query)).scalars().all()
 
 
-async def unverified_claims(session: AsyncSession, out_trade_no: str, *, limit: int = 50) -> Sequence[OrderEvent]:
-    """The latest rejected messages that named this order (not attached to it: anyone can name one)."""
+async def rejections_claiming(
+    session: AsyncSession, out_trade_no: str, *, limit: int = 50
+) -> Sequence[RejectedNotification]:
+    """The latest rejected notifications that named this number (not attached to the order: anyone can name one)."""
     query = (
-        select(OrderEvent)
-        .where(OrderEvent.order_id.is_(None), OrderEvent.out_trade_no == out_trade_no)
-        .order_by(OrderEvent.id.desc())
+        select(RejectedNotification)
+        .where(RejectedNotification.claimed == out_trade_no)
+        .order_by(RejectedNotification.minute.desc(), RejectedNotification.id.desc())
         .limit(limit)
     )
-    return list(reversed((await session.execute(query)).scalars().all()))
+    return (await session.execute(query)).scalars().all()
 
 
 async def events_of(session: AsyncSession, order_id: int) -> Sequence[OrderEvent]:
