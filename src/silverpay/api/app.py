@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from silverpay.api import errors
+from silverpay.api import errors, openapi
 from silverpay.api.routes import admin, auth, orders, products, reconciliations, wechat
 from silverpay.bootstrap import WechatPay, built
 from silverpay.clock import Clock, system_clock
@@ -72,6 +72,7 @@ def create_app(
     app.router.routes.extend(wechat.routes)
     for module in (auth, products, orders, admin, reconciliations):
         app.include_router(module.router)
+    openapi.install(app, wechat.OPENAPI_PATHS)
 
     @app.get("/healthz", tags=["operator"])
     async def healthz() -> dict[str, str]:
