@@ -15,8 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from silverpay.errors import XmlError
-from silverpay.request_body import read_capped
+from silverpay.api.limits import BodyTimeout, BodyTooLarge
 from silverpay.service import notifications
 from silverpay.service.context import ServiceContext
 from silverpay.service.notifications import Ack
@@ -43,9 +42,9 @@ def v3_reply(ack: Ack, *, status: int = 400) -> Response:
 async def _receive(request: Request, kind: str) -> Ack:
     ctx: ServiceContext = request.app.state.ctx
     try:
-        body = await read_capped(request)
-    except XmlError:
-        body = b""  # too large: verification fails and the rejection is recorded
+        body = await request.body()  # capped and timed by api.limits.BodyLimits
+    except (BodyTooLarge, BodyTimeout):
+        body = b""  # too large or too slow: verification fails and the rejection is recorded
     return await notifications.receive(ctx, request.headers, body, kind=kind)
 
 
