@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,7 @@ from silverpay.wechat.v3.credentials import V3Credentials
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./silverpay.db"
 # Requests hold a connection only for a transaction of a few round trips: a few serve many.
 API_DB_CONNECTIONS = 6
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")  # where a plain-http notify URL is acceptable
 
 
 class Settings(BaseSettings):
@@ -147,6 +149,10 @@ class Settings(BaseSettings):
             raise ConfigError(f"missing settings: {', '.join(missing)} (or run in demo mode)")
         if len(self.jwt_secret.get_secret_value()) < 32:
             raise ConfigError("SILVERPAY_JWT_SECRET must be at least 32 characters")
+        if not self.demo_mode:
+            check_notify_url("SILVERPAY_NOTIFY_URL", self.notify_url)
+            if self.refund_notify_url:
+                check_notify_url("SILVERPAY_REFUND_NOTIFY_URL", self.refund_notify_url)
 
     def v3_credentials(self) -> V3Credentials:
         """The merchant's v3 identity, keys read from their files or PEM settings (ConfigError if unusable)."""
@@ -163,6 +169,24 @@ class Settings(BaseSettings):
             )
         except ConfigError as error:
             raise ConfigError(f"WeChat Pay v3 credentials: {error.message}") from None
+
+
+def check_notify_url(setting: str, url: str) -> None:
+    """A URL WeChat can POST results to: absolute https (http only on this machine, for local
+    trials), no query string (SPEC §2.3: WeChat refuses one). Every process of a deployment must
+    name the same one: a prepay remembers the URL it was issued with."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ConfigError(f"{setting} is not a URL: {url!r}") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ConfigError(f"{setting} must be an absolute https URL such as https://pay.example.com/api/v1/wechat/"
+                          f"notify, not {url!r}")  # fmt: skip
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        raise ConfigError(f"{setting} must use https (plain http only for localhost, 127.0.0.1 or ::1): {url!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{setting} must not carry a query string or fragment (WeChat refuses them): {url!r}")
 
 
 def _pem(path: str, text: str, setting: str) -> str:

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from silverpay.api import errors
+from silverpay.api import errors, openapi
+from silverpay.api.limits import BODY_TIMEOUT_S, MAX_BODY_BYTES, BodyLimits
 from silverpay.api.routes import admin, auth, orders, products, reconciliations, wechat
 from silverpay.bootstrap import WechatPay, built
 from silverpay.clock import Clock, system_clock
@@ -46,8 +47,11 @@ def create_app(
     http: httpx.AsyncClient | None = None,
     clock: Clock = system_clock,
     pay: WechatPay | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> FastAPI:
-    """``http`` and ``pay`` are the test seams: pass a client on an ASGI transport, or fakes."""
+    """``http`` and ``pay`` are the test seams: pass a client on an ASGI transport, or fakes.
+    Request bodies are capped at ``max_body_bytes`` and must arrive within ``body_timeout_s``."""
     settings.check_ready()  # missing credentials stop here, before anything is served
 
     @contextlib.asynccontextmanager
@@ -69,9 +73,11 @@ def create_app(
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
     errors.install(app)
+    app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     app.router.routes.extend(wechat.routes)
     for module in (auth, products, orders, admin, reconciliations):
         app.include_router(module.router)
+    openapi.install(app, wechat.OPENAPI_PATHS)
 
     @app.get("/healthz", tags=["operator"])
     async def healthz() -> dict[str, str]:

@@ -7,9 +7,10 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from silverpay.errors import Unauthorized
-from silverpay.service.auth import verify_token
+from silverpay.service.auth import authenticate
 from silverpay.service.context import ServiceContext
 
 
@@ -20,21 +21,29 @@ async def context(request: Request) -> ServiceContext:
 
 Context = Annotated[ServiceContext, Depends(context)]
 
+# The two bearer schemes, named in the OpenAPI document; a missing or non-bearer header is our own 401.
+_user_bearer = HTTPBearer(scheme_name="UserToken", description="`token` from /api/v1/auth/wx-login",
+                          auto_error=False)  # fmt: skip
+_admin_bearer = HTTPBearer(scheme_name="AdminToken", description="SILVERPAY_ADMIN_TOKEN", auto_error=False)
 
-def _bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("missing bearer token")
-    return token.strip()
+    return credentials.credentials.strip()
 
 
-async def current_user_id(request: Request, ctx: Context) -> int:
-    return verify_token(_bearer(request), now=ctx.clock(), secret=ctx.jwt_secret)
+async def current_user_id(
+    ctx: Context, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_user_bearer)]
+) -> int:
+    return await authenticate(ctx, _token(credentials))
 
 
-async def require_admin(request: Request) -> None:
+async def require_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)]
+) -> None:
     expected: str = request.app.state.admin_token
-    given = _bearer(request)
+    given = _token(credentials)
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized("operator token required")
 

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 import jwt
+from sqlalchemy import select
 
 from silverpay.clock import utc
 from silverpay.errors import Unauthorized
@@ -16,6 +17,7 @@ from silverpay.store.models import User
 log = logging.getLogger(__name__)
 ISSUER = "silverpay"
 AUDIENCE = "miniprogram"
+MAX_USER_ID = 2**63 - 1  # users.id is a BIGINT: a larger sub names no one (and would overflow the query)
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,32 @@ def verify_token(token: str, *, now: float, secret: str) -> int:
             token, secret, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER,
             options={"verify_exp": False, "require": ["exp", "sub", "iat"]},
         )  # fmt: skip
-        user_id = int(claims["sub"])
+        sub = claims["sub"]
+        # Only what issue_token writes: ASCII digits (int() would also take " 7", "+7", "٧").
+        if not (isinstance(sub, str) and sub.isascii() and sub.isdigit() and 1 <= int(sub) <= MAX_USER_ID):
+            raise ValueError("sub is not a user id")
+        user_id = int(sub)
     except (jwt.PyJWTError, ValueError):
         raise Unauthorized("invalid token") from None
     if now >= float(claims["exp"]):
         raise Unauthorized("token expired", code="TOKEN_EXPIRED")
+    return user_id
+
+
+async def authenticate(ctx: ServiceContext, token: str) -> int:
+    """The id of the user a valid token names, if that user still exists.
+
+    A token outlives nothing it names: a user deleted (by an operator: silverpay never deletes
+    users) makes its tokens fail here with 401 rather than deeper with a foreign-key violation.
+    One primary-key probe per authenticated request, deliberately not cached: a cache would let a
+    deleted user's tokens work until it expired (in every process), and the probe is small beside
+    what every authenticated route does anyway (its own transaction, often a call to WeChat).
+    """
+    user_id = verify_token(token, now=ctx.clock(), secret=ctx.jwt_secret)
+    async with ctx.sessions() as db:
+        found = await db.scalar(select(User.id).where(User.id == user_id))
+    if found is None:
+        raise Unauthorized("invalid token")
     return user_id
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from silverpay.errors import LoginCodeRejected, UpstreamMisconfigured, UpstreamUnavailable
+from silverpay.logs import redact_url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class LoginClient:
         self._url = base_url.rstrip("/") + "/sns/jscode2session"
         self.appid = appid
         self._secret = secret
+        redact_url_secrets()  # the AppSecret travels in the query string, and httpx logs URLs at INFO
 
     async def code2session(self, code: str) -> WechatSession:
         params = {"appid": self.appid, "secret": self._secret, "js_code": code, "grant_type": "authorization_code"}

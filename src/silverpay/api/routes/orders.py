@@ -6,14 +6,15 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from silverpay.api.deps import Context, UserId
-from silverpay.api.schemas import ErrorOut, OrderCreate, OrderOut, PayParamsOut
+from silverpay.api.openapi import error_responses
+from silverpay.api.schemas import OrderCreate, OrderOut, PathId, PayParamsOut, Text
 from silverpay.service import orders, payments
 
-router = APIRouter(prefix="/api/v1/orders", tags=["mini-program"], responses={401: {"model": ErrorOut}})
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)]
+router = APIRouter(prefix="/api/v1/orders", tags=["mini-program"], responses=error_responses(401))
+IdempotencyKey = Annotated[Text | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)]
 
 
-@router.post("", status_code=201, response_model=OrderOut, responses={409: {"model": ErrorOut}})
+@router.post("", status_code=201, response_model=OrderOut, responses=error_responses(404, 409))
 async def create_order(
     body: OrderCreate, request: Request, ctx: Context, user_id: UserId, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -29,25 +30,25 @@ async def list_orders(ctx: Context, user_id: UserId) -> list[dict[str, Any]]:
     return await orders.list_orders(ctx, user_id)
 
 
-@router.get("/{order_id}", response_model=OrderOut, responses={404: {"model": ErrorOut}})
-async def get_order(order_id: int, ctx: Context, user_id: UserId) -> dict[str, Any]:
+@router.get("/{order_id}", response_model=OrderOut, responses=error_responses(404))
+async def get_order(order_id: PathId, ctx: Context, user_id: UserId) -> dict[str, Any]:
     return await orders.get_order(ctx, user_id, order_id)
 
 
-@router.post("/{order_id}/pay", response_model=PayParamsOut, responses={409: {"model": ErrorOut}})
-async def pay(order_id: int, ctx: Context, user_id: UserId) -> PayParamsOut:
+@router.post("/{order_id}/pay", response_model=PayParamsOut, responses=error_responses(404, 409, 502, 503))
+async def pay(order_id: PathId, ctx: Context, user_id: UserId) -> PayParamsOut:
     """The object to pass to `wx.requestPayment` (a still-valid prepay is reused)."""
     params = await payments.pay(ctx, user_id, order_id)
     return PayParamsOut.model_validate(params, from_attributes=True)
 
 
-@router.post("/{order_id}/confirm", response_model=OrderOut)
-async def confirm(order_id: int, ctx: Context, user_id: UserId) -> dict[str, Any]:
+@router.post("/{order_id}/confirm", response_model=OrderOut, responses=error_responses(404, 409, 502, 503))
+async def confirm(order_id: PathId, ctx: Context, user_id: UserId) -> dict[str, Any]:
     """Call after `wx.requestPayment` succeeds: the server asks WeChat and answers with the truth."""
     return await payments.confirm(ctx, user_id, order_id)
 
 
-@router.post("/{order_id}/cancel", response_model=OrderOut, responses={409: {"model": ErrorOut}})
-async def cancel(order_id: int, ctx: Context, user_id: UserId) -> dict[str, Any]:
+@router.post("/{order_id}/cancel", response_model=OrderOut, responses=error_responses(404, 409, 502, 503))
+async def cancel(order_id: PathId, ctx: Context, user_id: UserId) -> dict[str, Any]:
     """Close the order at WeChat, then here; if WeChat says it was paid, it becomes PAID instead."""
     return await payments.cancel(ctx, user_id, order_id)

@@ -5,12 +5,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from silverpay.api.deps import Admin, Context
-from silverpay.api.schemas import ErrorOut
+from silverpay.api.openapi import error_responses
+from silverpay.api.schemas import PathId
 from silverpay.service import reconcile
 
 router = APIRouter(
     prefix="/api/v1/admin/reconciliations", tags=["operator"], dependencies=[Admin],
-    responses={401: {"model": ErrorOut}},
+    responses=error_responses(401),
 )  # fmt: skip
 
 
@@ -20,7 +21,7 @@ async def list_reconciliations(ctx: Context, limit: int = 50) -> list[dict[str, 
     return await reconcile.list_runs(ctx, limit=min(max(limit, 1), 500))
 
 
-@router.get("/{run_id}")
-async def get_reconciliation(run_id: int, ctx: Context) -> dict[str, Any]:
+@router.get("/{run_id}", responses=error_responses(404))
+async def get_reconciliation(run_id: PathId, ctx: Context) -> dict[str, Any]:
     """One reconciliation with every discrepancy it found."""
     return await reconcile.get_run(ctx, run_id)

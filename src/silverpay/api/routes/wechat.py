@@ -9,13 +9,13 @@ not ours to describe), since they are the busiest paths. The service answers an
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from silverpay.errors import XmlError
-from silverpay.request_body import read_capped
+from silverpay.api.limits import BodyTimeout, BodyTooLarge
 from silverpay.service import notifications
 from silverpay.service.context import ServiceContext
 from silverpay.service.notifications import Ack
@@ -42,9 +42,9 @@ def v3_reply(ack: Ack, *, status: int = 400) -> Response:
 async def _receive(request: Request, kind: str) -> Ack:
     ctx: ServiceContext = request.app.state.ctx
     try:
-        body = await read_capped(request)
-    except XmlError:
-        body = b""  # too large: verification fails and the rejection is recorded
+        body = await request.body()  # capped and timed by api.limits.BodyLimits
+    except (BodyTooLarge, BodyTimeout):
+        body = b""  # too large or too slow: verification fails and the rejection is recorded
     return await notifications.receive(ctx, request.headers, body, kind=kind)
 
 
@@ -74,3 +74,77 @@ routes = [
     # The default refund notify URL (NOTIFY_URL's sibling) of a v3 service lands here too.
     Route(f"{PREFIX}/v3/refund-notify", notify_v3, methods=["POST"]),
 ]
+
+
+# The OpenAPI description of the routes above (api.openapi adds it to the document): these are
+# plain Starlette routes, so FastAPI cannot describe them itself.
+_XML = {"text/xml", "application/xml"}
+_V2_FIELDS = ("return_code", "return_msg", "appid", "mch_id", "nonce_str", "sign", "sign_type", "result_code",
+              "openid", "trade_type", "bank_type", "total_fee", "cash_fee", "fee_type", "transaction_id",
+              "out_trade_no", "time_end")  # fmt: skip
+_V2_REFUND_FIELDS = ("return_code", "return_msg", "appid", "mch_id", "nonce_str", "req_info")
+
+
+def _v2_body(fields: tuple[str, ...]) -> dict[str, Any]:
+    schema = {"type": "object", "xml": {"name": "xml"}, "properties": {f: {"type": "string"} for f in fields}}
+    return {"required": True, "content": {media: {"schema": schema} for media in sorted(_XML)}}
+
+
+_V2_REPLY = {
+    "type": "object", "xml": {"name": "xml"}, "required": ["return_code", "return_msg"],
+    "properties": {"return_code": {"type": "string", "enum": ["SUCCESS", "FAIL"]}, "return_msg": {"type": "string"}},
+}  # fmt: skip
+_V3_FAIL = {
+    "type": "object", "required": ["code", "message"],
+    "properties": {"code": {"type": "string", "enum": ["FAIL"]}, "message": {"type": "string"}},
+}  # fmt: skip
+_V3_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"type": "object", "properties": {
+        "id": {"type": "string"}, "create_time": {"type": "string"}, "event_type": {"type": "string"},
+        "resource_type": {"type": "string"}, "summary": {"type": "string"},
+        "resource": {"type": "object", "properties": {k: {"type": "string"} for k in (
+            "algorithm", "ciphertext", "associated_data", "original_type", "nonce")}},
+    }}}},
+}  # fmt: skip
+_V3_HEADERS = [
+    {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+    for name in ("Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial")
+]
+
+
+def _v2_operation(summary: str, fields: tuple[str, ...], operation_id: str) -> dict[str, Any]:
+    reply = {media: {"schema": _V2_REPLY} for media in sorted(_XML)}
+    return {"post": {
+        "tags": ["wechat"], "summary": summary, "operationId": operation_id, "requestBody": _v2_body(fields),
+        "responses": {
+            "200": {"description": "Received: `return_code` SUCCESS (WeChat stops retrying)", "content": reply},
+            "400": {"description": "Refused and recorded: `return_code` FAIL (not genuine, unreadable, too large or "
+                                   "too slow)", "content": reply},
+        },
+    }}  # fmt: skip
+
+
+def _v3_operation(summary: str, operation_id: str) -> dict[str, Any]:
+    fail = {"application/json": {"schema": _V3_FAIL}}
+    return {"post": {
+        "tags": ["wechat"], "summary": summary, "operationId": operation_id, "parameters": _V3_HEADERS,
+        "requestBody": _V3_BODY,
+        "responses": {
+            "204": {"description": "Received (WeChat stops retrying)"},
+            "400": {"description": "Refused and recorded: not genuine, unreadable, too large or too slow",
+                    "content": fail},
+            "500": {"description": "Could not be processed now (the database): WeChat retries", "content": fail},
+        },
+    }}  # fmt: skip
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    f"{PREFIX}/notify": _v2_operation("WeChat Pay v2 payment notification (SPEC §2.10)", _V2_FIELDS, "notify_v2"),
+    f"{PREFIX}/refund-notify": _v2_operation("WeChat Pay v2 refund notification, `req_info` encrypted (SPEC §2.11)",
+                                             _V2_REFUND_FIELDS, "refund_notify_v2"),
+    f"{PREFIX}/v3/notify": _v3_operation("WeChat Pay v3 notification: TRANSACTION.SUCCESS, REFUND.* (SPEC §3.4)",
+                                         "notify_v3"),
+    f"{PREFIX}/v3/refund-notify": _v3_operation("WeChat Pay v3 notification at the default refund notify URL",
+                                                "refund_notify_v3"),
+}  # fmt: skip
