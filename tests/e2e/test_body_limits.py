@@ -167,7 +167,10 @@ def test_oversize_notification_is_a_recorded_rejection_with_a_fail_reply(tmp_pat
         engine = create_engine(f"sqlite:///{database}")
         with engine.connect() as connection:
             recorded = connection.execute(
-                text("SELECT count(*) FROM order_events WHERE kind = 'wechat.notify' AND order_id IS NULL")
+                text(
+                    "SELECT sum(count) FROM rejected_notifications "
+                    "WHERE kind = 'wechat.notify' AND code = 'XML_FORMAT_ERROR'"
+                )
             ).scalar_one()
         engine.dispose()
-    assert recorded >= 1
+    assert recorded == 1

@@ -13,6 +13,7 @@ import pytest
 
 from silverpay.sim.config import DEMO_APPID, DEMO_MCH_ID
 from silverpay.wechat.v3 import keys
+from tests.databases import BACKENDS
 from tests.e2e.processes import wait_for
 from tests.e2e.stack import ADMIN, Stack, running_stack
 from tests.notify_bodies import SUCCESS_REPLY, XXE, notification
@@ -21,13 +22,18 @@ from tests.service_harness import v3_notification
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module", params=["v2", "v3"])
+STACKS = [(api, backend) for api in ("v2", "v3") for backend in BACKENDS]
+
+
+@pytest.fixture(scope="module", params=STACKS, ids=[f"{api}-{backend}" for api, backend in STACKS])
 def stack(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    make_database: Any, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Stack]:
-    # Two service processes on one database: races below cross process boundaries.
+    """Two service processes on one database of their own (the processes are costly to start, so
+    the tests of this module share them): races below cross process boundaries."""
+    api_version, backend = request.param
     logs = str(tmp_path_factory.mktemp("logs"))
-    with running_stack(database_url, logs, services=2, api_version=request.param) as running:
+    with running_stack(make_database(backend), logs, services=2, api_version=api_version) as running:
         yield running
 
 

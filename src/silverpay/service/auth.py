@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 
 import jwt
-from sqlalchemy import select
 
 from silverpay.clock import utc
 from silverpay.errors import Unauthorized
@@ -64,9 +63,7 @@ async def authenticate(ctx: ServiceContext, token: str) -> int:
     what every authenticated route does anyway (its own transaction, often a call to WeChat).
     """
     user_id = verify_token(token, now=ctx.clock(), secret=ctx.jwt_secret)
-    async with ctx.sessions() as db:
-        found = await db.scalar(select(User.id).where(User.id == user_id))
-    if found is None:
+    if not await ctx.ledger.user_exists(user_id):
         raise Unauthorized("invalid token")
     return user_id
 

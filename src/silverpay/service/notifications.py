@@ -46,7 +46,8 @@ async def receive(ctx: ServiceContext, headers: Mapping[str, str], body: bytes, 
 async def reject(ctx: ServiceContext, rejected: NotificationRejected, *, kind: str) -> Ack:
     """Not genuinely ours: record it, change nothing, ask for a retry."""
     claimed = rejected.claimed_out_trade_no
-    log.warning("notification rejected out_trade_no=%s code=%s", claimed or "-", rejected.code)
+    # The claimed number is the sender's text, unverified: logged quoted and escaped, never raw.
+    log.warning("notification rejected out_trade_no=%r code=%s", claimed[:64], rejected.code)
     async with ctx.ledger.transaction() as tx:  # counted per minute and reason: a flood stays small
         await tx.record_rejection(kind, rejected.code, rejected.message, claimed, now=utc(ctx.clock()))
     return Ack(False, "invalid notification")

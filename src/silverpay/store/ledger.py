@@ -35,6 +35,7 @@ from silverpay.store.models import (
     PaymentAttempt,
     Refund,
     RejectedNotification,
+    User,
 )
 
 # Fields of WeChat messages that must never reach the event log.
@@ -203,6 +204,10 @@ class Ledger(Protocol):
         """Up to ``limit`` due orders, leased to the caller for :data:`LEASE_S`."""
         ...
 
+    async def user_exists(self, user_id: int) -> bool:
+        """Whether a token's user is still there (every authenticated request asks: one indexed read)."""
+        ...
+
 
 @dataclass
 class TxBase:
@@ -250,6 +255,7 @@ _deliveries: Table = NotificationDelivery.__table__  # type: ignore[assignment]
 _attempts: Table = PaymentAttempt.__table__  # type: ignore[assignment]
 _rejections: Table = RejectedNotification.__table__  # type: ignore[assignment]
 _refunds: Table = Refund.__table__  # type: ignore[assignment]
+_USER_EXISTS = select(User.__table__.c.id).where(User.__table__.c.id == bindparam("id"))
 _ATTEMPT_ORDER = select(_attempts.c.order_id).where(_attempts.c.out_trade_no == bindparam("no"))
 _SELECT: Select[Any] = select(*(_orders.c[name] for name in COLUMNS))
 _LOCK_BY_ID = _SELECT.where(_orders.c.id == bindparam("id")).with_for_update()
@@ -446,6 +452,10 @@ class CoreLedger:
                 ids = [r.id for r in rows]
                 await conn.execute(update(_orders).where(_orders.c.id.in_(ids)).values(lease_until=lease))
         return rows
+
+    async def user_exists(self, user_id: int) -> bool:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(_USER_EXISTS, {"id": user_id})).first() is not None
 
     @staticmethod
     @contextlib.asynccontextmanager

@@ -53,6 +53,7 @@ _LOCK_BY_ID = f"SELECT {_COLS} FROM orders WHERE id = $1 FOR UPDATE"
 _LOCK_BY_NUMBER = f"SELECT {_COLS} FROM orders WHERE out_trade_no = $1 FOR UPDATE"
 _LOCK_MANY = f"SELECT {_COLS} FROM orders WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
 _GET = f"SELECT {_COLS} FROM orders WHERE id = $1"
+_USER_EXISTS = "SELECT 1 FROM users WHERE id = $1"
 _FLAG = "UPDATE orders SET needs_review = true, review_reason = $2, updated_at = $3 WHERE id = $1"
 _ATTEMPT_ORDER = "SELECT order_id FROM payment_attempts WHERE out_trade_no = $1"
 _ADD_ATTEMPT = (
@@ -280,6 +281,12 @@ class PgLedger:
         else:
             record = await self._fetch_once(_GET, order_id)
         return _row(record) if record is not None else None
+
+    async def user_exists(self, user_id: int) -> bool:
+        if self._pgbouncer:
+            async with self._begun() as conn:
+                return await conn.fetchval(_USER_EXISTS, user_id) is not None
+        return await self._fetch_once(_USER_EXISTS, user_id) is not None
 
     async def _fetch_once(self, sql: str, *args: Any) -> asyncpg.Record | None:
         """One read outside a transaction, on a fresh connection if the first was dead."""
