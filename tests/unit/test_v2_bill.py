@@ -50,3 +50,22 @@ def test_format_matches_wechats_shape() -> None:
 def test_malformed_bills_are_refused(broken: list[str]) -> None:
     with pytest.raises(ProtocolError):
         list(bill.parse(broken))
+
+
+@pytest.mark.parametrize(
+    ("text", "fen"),
+    [("0.00", 0), ("0.01", 1), ("0.10", 10), ("1.00", 100), ("12345678.99", 1234567899), ("0000.07", 7),
+     ("92233720368547758.07", 9223372036854775807)],
+)  # fmt: skip
+def test_amounts_become_fen_exactly(text: str, fen: int) -> None:
+    assert bill.amount_fen(text) == fen
+
+
+@pytest.mark.parametrize(
+    "text", ["1.5", "1.005", "-0.01", "1e3", "1", ".50", "1.", " 1.00", "1.00 ", "+1.00", "1,000.00", "１.００", ""]
+)
+def test_amounts_other_than_yuan_with_two_decimals_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a bill amount"):
+        bill.amount_fen(text)
+    with pytest.raises(ProtocolError, match="amount"):
+        list(bill.parse([bill.HEADER, bill.format_row(PAYMENT).replace("`123.45", f"`{text}", 1)]))
