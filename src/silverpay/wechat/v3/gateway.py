@@ -9,6 +9,7 @@ means downloading certificates): :meth:`V3Gateway.parse_v3_notification`, served
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import logging
@@ -250,7 +251,8 @@ class V3Gateway:
         return True
 
     async def _download(self, url: str, dest: Path) -> str:
-        """Stream the gzip file into ``dest`` inflated; the SHA1 of what was written (the bill itself)."""
+        """Stream the gzip file into ``dest`` as served; the SHA1 of the bill inside it, which is what
+        ``hash_value`` covers ("原始账单（gzip需要解压缩）的摘要值"), inflated on the way."""
         inflate = zlib.decompressobj(wbits=31)  # gzip
         digest = hashlib.sha1(usedforsecurity=False)  # WeChat's integrity check, not a security one
         try:
@@ -259,12 +261,9 @@ class V3Gateway:
                     raise UpstreamUnavailable(f"bill download: HTTP {response.status_code}")
                 with dest.open("wb") as out:
                     async for chunk in response.aiter_bytes():
-                        data = inflate.decompress(chunk)
-                        digest.update(data)
-                        out.write(data)
-                    tail = inflate.flush()
-                    digest.update(tail)
-                    out.write(tail)
+                        out.write(chunk)
+                        digest.update(inflate.decompress(chunk))
+                    digest.update(inflate.flush())
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"bill download: {type(exc).__name__}") from None
         except zlib.error:
@@ -274,8 +273,8 @@ class V3Gateway:
         return digest.hexdigest()
 
     def read_bill(self, path: Path) -> Iterator[BillLine]:
-        # The v3 trade bill has the v2 text format (same columns, backtick-prefixed fields).
-        with path.open(encoding="utf-8") as lines:
+        # The v3 trade bill has the v2 text format (same columns, backtick-prefixed fields), kept gzipped.
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
             yield from bill.parse(lines)
 
     def _check_ours(self, path: str, doc: Mapping[str, object]) -> None:
