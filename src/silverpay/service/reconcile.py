@@ -10,14 +10,16 @@ payment or refund that is not settled here, settled from WeChat's record).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import logging
 import tempfile
+import time
 from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 BATCH = 5000
 LOOKUP_CHUNK = 500
 SHOWN = 50  # discrepancies printed in the table; all of them go to the CSV and the database
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -135,24 +138,25 @@ async def run_reconciliation(
     # A batch job: its files are local scratch space, so plain blocking file calls are fine here.
     scratch_dir = tempfile.TemporaryDirectory(prefix="silverpay-reconcile-")
     workdir = Path(scratch_dir.name)
-    scratch = Scratch(workdir, memory_limit=memory_limit)
+    phases = _Phases()
+    with phases("open"):
+        scratch = Scratch(workdir, memory_limit=memory_limit)
     status = "FAILED"
     try:
         with open(report.csv_path, "w", newline="", encoding="utf-8") as csv_file:  # noqa: ASYNC230
             recorder = _Recorder(ctx, report, csv_file)
-            with console.status("downloading the bill"):
-                bill_path = workdir / "bill.txt.gz"
-                has_bill = await ctx.gateway.download_bill(day, bill_path)
-            with console.status("reading the bill and the day's local records"):
-                reading = asyncio.to_thread(scratch.load_bill, bill_path) if has_bill else _no_bill()
-                bill = await _both(reading, load_local(ctx, scratch, day, batch=batch))
-            with console.status("comparing"):
+            with console.status("reading WeChat's bill and the day's local records"), phases("load"):
+                bill = await _both(_download_and_read(ctx, scratch, day, workdir / "bill.txt.gz", phases),
+                                   phases.timed("local", load_local(ctx, scratch, day, batch=batch)))  # fmt: skip
+            with console.status("comparing"), phases("join"):
                 scratch.compare()
+            with console.status("recording the discrepancies"), phases("record"):
                 await _compare(ctx, scratch, bill, report, recorder)
-            await recorder.flush()
+                await recorder.flush()
         status = "DISCREPANCIES" if report.unresolved else "CLEAN"
     finally:
         scratch.close()
+        log.info("reconciliation %d of %s took %s", report.run_id, day, phases)
         async with ctx.sessions.begin() as db:
             stored = await db.get(Reconciliation, report.run_id)
             if stored is not None:
@@ -166,9 +170,31 @@ async def run_reconciliation(
     return report
 
 
+class _Phases:
+    """How long each step of a run took, for the log (bench/reconcile.py prints it)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - started
+
+    async def timed(self, name: str, step: Awaitable[_T]) -> _T:
+        with self(name):
+            return await step
+
+    def __str__(self) -> str:
+        return " ".join(f"{name}={seconds:.2f}s" for name, seconds in self.seconds.items())
+
+
 async def _both(reading: Awaitable[BillSums | None], loading: Awaitable[None]) -> BillSums | None:
-    """The bill read (on a thread) while the local rows load. Both finish before an error of either is
-    raised: both write into the scratch database, which is closed next."""
+    """The bill downloaded and read (on a thread) while the local rows load. Both finish before an error of
+    either is raised: both write into the scratch database, which is closed next."""
     bill, loaded = await asyncio.gather(reading, loading, return_exceptions=True)
     if isinstance(bill, BaseException):
         raise bill
@@ -177,8 +203,13 @@ async def _both(reading: Awaitable[BillSums | None], loading: Awaitable[None]) -
     return bill
 
 
-async def _no_bill() -> BillSums | None:
-    return None
+async def _download_and_read(
+    ctx: ServiceContext, scratch: Scratch, day: date, path: Path, phases: _Phases
+) -> BillSums | None:
+    with phases("download"):
+        if not await ctx.gateway.download_bill(day, path):
+            return None
+    return await phases.timed("bill", asyncio.to_thread(scratch.load_bill, path))
 
 
 def _chunks(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:

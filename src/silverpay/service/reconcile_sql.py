@@ -1,15 +1,17 @@
 """The scratch database of a reconciliation, in DuckDB: WeChat's bill read straight from its gzip
 file, the day's local rows added in batches, the comparisons as SQL joins.
 
-Memory stays bounded whatever the bill's size: DuckDB keeps to ``memory_limit`` and spills what does
-not fit into a directory on disk. The bill is read by DuckDB's CSV reader with a comma and a backtick
-as the delimiter (no quoting), the same split as :func:`silverpay.wechat.v2.bill.parse`, and checked by
+Memory stays bounded whatever the bill's size: DuckDB keeps its tables and hash tables within
+``memory_limit`` and spills what does not fit into a directory on disk; the CSV reader works
+through small buffers. The bill is read by DuckDB's CSV reader with a comma and a backtick as the
+delimiter (no quoting), the same split as :func:`silverpay.wechat.v2.bill.parse`, and checked by
 the same rules: the header, 27 fields a line, every line starting with a backtick, amounts exactly
 ``[0-9]+.[0-9]{2}`` turned into fen by dropping the dot (never through a float), one summary.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import re
 import threading
@@ -20,11 +22,12 @@ from typing import Any
 
 import duckdb
 
-from silverpay.errors import ProtocolError
+from silverpay.errors import ProtocolError, SilverpayError
 from silverpay.wechat.gateway import BillTotals
 from silverpay.wechat.v2 import bill
 
-MEMORY_LIMIT = "160MB"  # DuckDB's buffers; the rest of the process (Python, drivers) comes on top
+MEMORY_LIMIT = "112MB"  # DuckDB's own (tables, hash tables); Python, drivers and CSV buffers come on top
+CSV_BUFFER = 4 << 20  # the CSV reader's buffer: its default (32 MiB a thread) would cost more than the table
 FETCH = 5000
 FIELD, RECORD = "\x1f", "\n"  # how local rows travel as text (the identifiers are [A-Za-z0-9_-|*@])
 GZIP_MAGIC = b"\x1f\x8b"
@@ -35,92 +38,99 @@ _STATE, _OUT_TRADE_NO, _OUT_REFUND_NO = _C["交易状态"], _C["商户订单号"
 _SETTLEMENT, _REFUND = _C["应结订单金额"], _C["退款金额"]
 _LAST = f"c{_BILL_FIELDS - 1}"
 _FIELD_COUNT = " + ".join(f"(c{i} IS NOT NULL)::INTEGER" for i in range(_BILL_FIELDS))
+_SUMMARY_LAST, _AFTER_SUMMARY = f"c{bill.SUMMARY_COLUMNS - 1}", f"c{bill.SUMMARY_COLUMNS}"
 
 SCHEMA = """
-CREATE TABLE bill_line (kind VARCHAR, ticked BOOLEAN, out_trade_no VARCHAR, out_refund_no VARCHAR, fen BIGINT,
-                        bad_amount VARCHAR, fields INTEGER, s0 VARCHAR, s1 VARCHAR, s2 VARCHAR);
-CREATE TABLE bill_pay (out_trade_no VARCHAR, amount BIGINT);
-CREATE TABLE bill_refund (out_refund_no VARCHAR, out_trade_no VARCHAR, amount BIGINT);
+CREATE TYPE line_kind AS ENUM ('P', 'R', 'H', 'S', 'X');
+CREATE TABLE bill_line (kind line_kind, out_trade_no VARCHAR, out_refund_no VARCHAR, fen BIGINT, summary VARCHAR[]);
 CREATE TABLE local_pay (out_trade_no VARCHAR, amount BIGINT);
 CREATE TABLE local_refund (out_refund_no VARCHAR, out_trade_no VARCHAR, amount BIGINT);
 """
 
 # Every line of the bill but the first (the header, checked on its own), in one pass over the file.
-# A line is P (payment), R (refund), H (the summary header: one "field", plain commas), S (the
-# summary: 7 fields) or X (malformed). Padding marks missing fields NULL; no text reads as NULL.
-READ_BILL = f"""
-INSERT INTO bill_line (kind, ticked, out_trade_no, out_refund_no, fen, bad_amount, fields, s0, s1, s2)
+# A line is P (payment), R (refund), H (the summary header: one "field", as it has plain commas), S
+# (the summary: 7 fields) or X (malformed). Padding marks missing fields NULL; no text reads as NULL.
+# Only the columns a query uses are computed: the field count, for instance, only when diagnosing.
+LINES = f"""
 SELECT
-    CASE WHEN {_LAST} IS NOT NULL THEN CASE WHEN {_STATE} = 'REFUND' THEN 'R' ELSE 'P' END
-         WHEN c1 IS NULL AND c0 = $summary_header THEN 'H'
-         WHEN c{bill.SUMMARY_COLUMNS - 1} IS NOT NULL AND c{bill.SUMMARY_COLUMNS} IS NULL THEN 'S'
-         ELSE 'X' END,
-    starts_with(c0, '`'),
-    {_OUT_TRADE_NO},
-    {_OUT_REFUND_NO},
     CASE WHEN regexp_full_match(yuan, $amount) THEN TRY_CAST(replace(yuan, '.', '') AS BIGINT) END AS fen,
-    CASE WHEN {_LAST} IS NOT NULL AND fen IS NULL THEN yuan END,
-    CASE WHEN {_LAST} IS NULL THEN {_FIELD_COUNT} END,
-    CASE WHEN {_LAST} IS NULL THEN c0 END,
-    CASE WHEN {_LAST} IS NULL THEN c1 END,
-    CASE WHEN {_LAST} IS NULL THEN c2 END
+    starts_with(c0, '`') AS ticked,
+    CASE WHEN {_LAST} IS NOT NULL THEN
+             CASE WHEN NOT ticked OR fen IS NULL THEN 'X' WHEN {_STATE} = 'REFUND' THEN 'R' ELSE 'P' END
+         WHEN c1 IS NULL AND c0 = $summary_header THEN 'H'
+         WHEN {_SUMMARY_LAST} IS NOT NULL AND {_AFTER_SUMMARY} IS NULL AND ticked THEN 'S'
+         ELSE 'X' END AS kind,
+    {_OUT_TRADE_NO} AS out_trade_no,
+    CASE WHEN {_STATE} = 'REFUND' THEN {_OUT_REFUND_NO} END AS out_refund_no,
+    CASE WHEN {_LAST} IS NULL THEN [c0, c1, c2] END AS summary,
+    {_FIELD_COUNT} AS fields,
+    yuan
 FROM (
     SELECT *, CASE WHEN {_STATE} = 'REFUND' THEN {_REFUND} ELSE {_SETTLEMENT} END AS yuan
     FROM read_csv($path, columns = $columns, delim = ',`', quote = '', escape = '', header = false, skip = 1,
                   null_padding = true, nullstr = $never, strict_mode = true, auto_detect = false,
-                  compression = $compression)
+                  compression = $compression, buffer_size = {CSV_BUFFER})
 )
 """  # noqa: S608 (column names from bill.COLUMNS, values bound)
+READ_BILL = f"""
+INSERT INTO bill_line SELECT kind, out_trade_no, out_refund_no, fen, summary FROM ({LINES})
+"""  # noqa: S608
+FIRST_MALFORMED = f"SELECT fields, ticked, yuan FROM ({LINES}) WHERE kind = 'X' LIMIT 1"  # noqa: S608
 CHECK_BILL = """
 SELECT count(*) FILTER (kind IN ('P', 'R')),
        count(*) FILTER (kind = 'X'),
-       count(*) FILTER (kind IN ('P', 'R') AND NOT ticked),
-       count(*) FILTER (kind IN ('P', 'R') AND fen IS NULL),
        count(*) FILTER (kind = 'H'),
        count(*) FILTER (kind = 'S'),
        coalesce(sum(fen) FILTER (kind = 'P'), 0),
        coalesce(sum(fen) FILTER (kind = 'R'), 0)
 FROM bill_line
 """
-# A number repeated in the bill is compared once (its smallest amount); the totals check reports the repeat.
-SPLIT_BILL = """
-INSERT INTO bill_pay SELECT out_trade_no, min(fen) FROM bill_line WHERE kind = 'P' GROUP BY out_trade_no;
-INSERT INTO bill_refund SELECT out_refund_no, min(out_trade_no), min(fen) FROM bill_line WHERE kind = 'R'
-    GROUP BY out_refund_no;
-DELETE FROM bill_line;
-"""
-BILL_ROW_COUNT = "SELECT (SELECT count(*) FROM bill_pay) + (SELECT count(*) FROM bill_refund)"
-ADD_PAYMENTS = """
-INSERT INTO local_pay SELECT f[1], CAST(f[2] AS BIGINT)
-FROM (SELECT string_split(unnest(string_split($text, $record)), $field) AS f)
-"""
-ADD_REFUNDS = """
-INSERT INTO local_refund SELECT f[1], f[2], CAST(f[3] AS BIGINT)
-FROM (SELECT string_split(unnest(string_split($text, $record)), $field) AS f)
-"""
 
-# The comparisons. Each side's missing rows and differing amounts come from one full join; the
-# few rows that differ are kept in a table of their own and read three ways.
+# The comparisons: for each side, one full join finds the rows missing on either side and the
+# differing amounts, and keeps only those (few) rows. A number WeChat lists twice is joined twice,
+# and read back once below; the totals check counts it once (BILL_ROW_COUNT) and reports the repeat.
 DIFFER = """
 CREATE TABLE pay_diff AS
-SELECT b.out_trade_no AS bill_no, l.out_trade_no AS local_no, b.amount AS wechat, l.amount AS local
-FROM bill_pay b FULL JOIN local_pay l ON b.out_trade_no = l.out_trade_no
-WHERE b.amount IS DISTINCT FROM l.amount;
+SELECT b.out_trade_no AS bill_no, l.out_trade_no AS local_no, b.fen AS wechat, l.amount AS local
+FROM (SELECT out_trade_no, fen FROM bill_line WHERE kind = 'P') b
+FULL JOIN local_pay l ON b.out_trade_no = l.out_trade_no
+WHERE b.fen IS DISTINCT FROM l.amount;
 CREATE TABLE refund_diff AS
 SELECT b.out_refund_no AS bill_no, l.out_refund_no AS local_no, b.out_trade_no AS bill_trade,
-       l.out_trade_no AS local_trade, b.amount AS wechat, l.amount AS local
-FROM bill_refund b FULL JOIN local_refund l ON b.out_refund_no = l.out_refund_no
-WHERE b.amount IS DISTINCT FROM l.amount;
+       l.out_trade_no AS local_trade, b.fen AS wechat, l.amount AS local
+FROM (SELECT out_refund_no, out_trade_no, fen FROM bill_line WHERE kind = 'R') b
+FULL JOIN local_refund l ON b.out_refund_no = l.out_refund_no
+WHERE b.fen IS DISTINCT FROM l.amount;
 """
-BILL_ONLY_PAYMENTS = "SELECT bill_no, wechat FROM pay_diff WHERE local_no IS NULL ORDER BY bill_no"
+# The bill's numbers, each once, without grouping a million rows: every local number is either
+# matched in the bill or in the diff as local-only (local numbers are unique), and the bill's
+# unmatched numbers are all in the diff.
+BILL_ROW_COUNT = """
+SELECT (SELECT count(*) FROM local_pay) - (SELECT count(*) FROM pay_diff WHERE bill_no IS NULL)
+     + (SELECT count(DISTINCT bill_no) FROM pay_diff WHERE local_no IS NULL)
+     + (SELECT count(*) FROM local_refund) - (SELECT count(*) FROM refund_diff WHERE bill_no IS NULL)
+     + (SELECT count(DISTINCT bill_no) FROM refund_diff WHERE local_no IS NULL)
+"""
+BILL_ONLY_PAYMENTS = ("SELECT bill_no, min(wechat) FROM pay_diff WHERE local_no IS NULL "
+                      "GROUP BY bill_no ORDER BY bill_no")  # fmt: skip
 LOCAL_ONLY_PAYMENTS = "SELECT local_no, local FROM pay_diff WHERE bill_no IS NULL ORDER BY local_no"
-PAYMENT_AMOUNTS_DIFFER = ("SELECT bill_no, wechat, local FROM pay_diff WHERE bill_no IS NOT NULL "
-                          "AND local_no IS NOT NULL ORDER BY bill_no")  # fmt: skip
-BILL_ONLY_REFUNDS = "SELECT bill_no, bill_trade, wechat FROM refund_diff WHERE local_no IS NULL ORDER BY bill_no"
+PAYMENT_AMOUNTS_DIFFER = ("SELECT bill_no, min(wechat), min(local) FROM pay_diff WHERE bill_no IS NOT NULL "
+                          "AND local_no IS NOT NULL GROUP BY bill_no ORDER BY bill_no")  # fmt: skip
+BILL_ONLY_REFUNDS = ("SELECT bill_no, min(bill_trade), min(wechat) FROM refund_diff WHERE local_no IS NULL "
+                     "GROUP BY bill_no ORDER BY bill_no")  # fmt: skip
 LOCAL_ONLY_REFUNDS = ("SELECT local_no, local_trade, local FROM refund_diff WHERE bill_no IS NULL "
                       "ORDER BY local_no")  # fmt: skip
-REFUND_AMOUNTS_DIFFER = ("SELECT bill_no, bill_trade, wechat, local FROM refund_diff WHERE bill_no IS NOT NULL "
-                         "AND local_no IS NOT NULL ORDER BY bill_no")  # fmt: skip
+REFUND_AMOUNTS_DIFFER = ("SELECT bill_no, min(bill_trade), min(wechat), min(local) FROM refund_diff "
+                         "WHERE bill_no IS NOT NULL AND local_no IS NOT NULL "
+                         "GROUP BY bill_no ORDER BY bill_no")  # fmt: skip
+
+# Local rows arrive as FIELD/RECORD text; DuckDB's CSV reader (parallel) takes each batch from a file.
+_LOCAL_CSV = ("read_csv($path, columns = $columns, delim = $field, new_line = '\\n', quote = '', escape = '', "
+              "header = false, strict_mode = true, auto_detect = false)")  # fmt: skip
+ADD_PAYMENTS = f"INSERT INTO local_pay SELECT * FROM {_LOCAL_CSV}"  # noqa: S608
+ADD_REFUNDS = f"INSERT INTO local_refund SELECT * FROM {_LOCAL_CSV}"  # noqa: S608
+PAYMENT_COLUMNS = {"out_trade_no": "VARCHAR", "amount": "BIGINT"}
+REFUND_COLUMNS = {"out_refund_no": "VARCHAR", "out_trade_no": "VARCHAR", "amount": "BIGINT"}
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,7 @@ def bill_error(message: str) -> ProtocolError:
     return ProtocolError(message, code="BILL_FORMAT")
 
 
-def _opens_as_gzip(path: Path) -> bool:
+def opens_as_gzip(path: Path) -> bool:
     with path.open("rb") as raw:
         return raw.read(2) == GZIP_MAGIC
 
@@ -148,7 +158,7 @@ def check_header(path: Path, *, compressed: bool) -> None:
         with gzip.open(path, "rb") if compressed else path.open("rb") as raw:
             first = raw.readline(len(bill.HEADER.encode()) * 2)
     except (OSError, EOFError):
-        raise bill_error("the bill is not readable gzip") from None
+        raise bill_error("the bill cannot be read: not valid gzip") from None
     if first.decode("utf-8", "replace").strip().lstrip("\ufeff") != bill.HEADER:
         raise bill_error("unexpected bill header")
 
@@ -164,7 +174,7 @@ def summary_totals(s0: str, s1: str, s2: str) -> BillTotals:
 
 
 class Scratch:
-    """One reconciliation's DuckDB database, in ``directory`` (its spill files go there too).
+    """One reconciliation's DuckDB database, in memory, spilling into ``directory``.
 
     The bill and the local rows may be loaded from two threads at once: each call takes a cursor of its own.
     """
@@ -179,100 +189,98 @@ class Scratch:
         }
         if threads:
             config["threads"] = threads
-        self._db = duckdb.connect(str(directory / "scratch.duckdb"), config=config)
+        self._directory = directory
+        self._db = duckdb.connect(":memory:", config=config)
         self._db.execute(SCHEMA)
         self._lock = threading.Lock()
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._lock:
-            return self._db.cursor()
+            cursor = self._db.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
 
     def close(self) -> None:
         self._db.close()
 
     def load_bill(self, path: Path) -> BillSums:
         """Read and check the bill at ``path`` (gzip, or plain text); raises ProtocolError if malformed."""
-        compressed = _opens_as_gzip(path)
+        compressed = opens_as_gzip(path)
         check_header(path, compressed=compressed)
-        cursor = self._cursor()
-        try:
-            params = {
-                "path": str(path), "columns": {f"c{i}": "VARCHAR" for i in range(_BILL_FIELDS)},
-                "compression": "gzip" if compressed else "none", "summary_header": bill.SUMMARY_HEADER,
-                "amount": bill.AMOUNT_PATTERN, "never": "\x00",
-            }  # fmt: skip
+        params = {
+            "path": str(path), "columns": {f"c{i}": "VARCHAR" for i in range(_BILL_FIELDS)},
+            "compression": "gzip" if compressed else "none", "summary_header": bill.SUMMARY_HEADER,
+            "amount": bill.AMOUNT_PATTERN, "never": "\x00",
+        }  # fmt: skip
+        with self._cursor() as cursor:
             try:
                 cursor.execute(READ_BILL, params)
             except duckdb.Error as error:
-                first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-                raise bill_error(f"the bill cannot be read: {first_line}") from None
-            sums = self._check(cursor)
-            cursor.execute(SPLIT_BILL)
-            return sums
-        finally:
-            cursor.close()
-
-    def _check(self, cursor: duckdb.DuckDBPyConnection) -> BillSums:
-        row = cursor.execute(CHECK_BILL).fetchone()
-        assert row is not None
-        lines, malformed, unticked, bad_amounts, headers, summaries, paid, refunded = row
-        if malformed:
-            (fields,) = _one(cursor, "SELECT fields FROM bill_line WHERE kind = 'X' LIMIT 1")
-            raise bill_error(f"bill line has {fields} fields, expected {_BILL_FIELDS}")
-        if unticked:
-            raise bill_error("bill line does not start with a backtick")
-        if bad_amounts:
-            (text,) = _one(cursor, "SELECT bad_amount FROM bill_line WHERE kind IN ('P', 'R') AND fen IS NULL LIMIT 1")
-            raise bill_error(f"malformed amount in bill: {text!r}")
-        if headers == 0 and summaries == 0:
-            raise bill_error("bill has no summary")
-        if headers != 1 or summaries != 1:
-            raise bill_error("malformed bill summary")
-        s0, s1, s2 = _one(cursor, "SELECT s0, s1, s2 FROM bill_line WHERE kind = 'S'")
-        return BillSums(lines, int(paid), int(refunded), summary_totals(s0, s1, s2))
+                raise bill_error(f"the bill cannot be read: {_first_line(error)}") from None
+            lines, malformed, headers, summaries, paid, refunded = _one(cursor, CHECK_BILL)
+            if malformed:
+                _diagnose(cursor, params)
+            if headers == 0 and summaries == 0:
+                raise bill_error("bill has no summary")
+            if headers != 1 or summaries != 1:
+                raise bill_error("malformed bill summary")
+            (summary,) = _one(cursor, "SELECT summary FROM bill_line WHERE kind = 'S'")
+        return BillSums(lines, int(paid), int(refunded), summary_totals(*summary))
 
     def add_payments(self, text: str, count: int) -> None:
         """``count`` local payments, ``out_trade_no FIELD amount_fen`` each, RECORD between them."""
-        self._add(ADD_PAYMENTS, text, count)
+        self._add(ADD_PAYMENTS, PAYMENT_COLUMNS, text, count)
 
     def add_refunds(self, text: str, count: int) -> None:
         """``count`` local refunds, ``out_refund_no FIELD out_trade_no FIELD amount_fen`` each."""
-        self._add(ADD_REFUNDS, text, count)
+        self._add(ADD_REFUNDS, REFUND_COLUMNS, text, count)
 
-    def _add(self, sql: str, text: str, count: int) -> None:
+    def _add(self, sql: str, columns: dict[str, str], text: str, count: int) -> None:
         if not count:
             return
-        cursor = self._cursor()
-        try:
-            added = _one(cursor, sql, {"text": text, "record": RECORD, "field": FIELD})[0]
-        finally:
-            cursor.close()
+        batch = self._directory / "local-batch.txt"
+        batch.write_text(text + RECORD, encoding="utf-8")
+        with self._cursor() as cursor:
+            try:
+                (added,) = _one(cursor, sql, {"path": str(batch), "columns": columns, "field": FIELD})
+            except duckdb.Error as error:
+                raise SilverpayError(f"local rows did not load: {_first_line(error)}", code="RECONCILE_LOCAL") from None
         if added != count:  # a separator inside a value would shift rows: refuse rather than compare wrongly
-            raise ProtocolError(f"local rows did not load: {added} of {count}", code="RECONCILE_LOCAL_ROWS")
-
-    def bill_rows(self) -> int:
-        """Payments and refunds in the bill, each number once."""
-        cursor = self._cursor()
-        try:
-            return int(_one(cursor, BILL_ROW_COUNT)[0])
-        finally:
-            cursor.close()
+            raise SilverpayError(f"local rows did not load: {added} of {count}", code="RECONCILE_LOCAL")
 
     def compare(self) -> None:
-        cursor = self._cursor()
-        try:
+        with self._cursor() as cursor:
             cursor.execute(DIFFER)
-        finally:
-            cursor.close()
+
+    def bill_rows(self) -> int:
+        """Payments and refunds in the bill, each number once (after :meth:`compare`)."""
+        with self._cursor() as cursor:
+            return int(_one(cursor, BILL_ROW_COUNT)[0])
 
     def rows(self, sql: str) -> Iterator[tuple[Any, ...]]:
-        cursor = self._cursor()
-        try:
+        with self._cursor() as cursor:
             cursor.execute(sql)
             while chunk := cursor.fetchmany(FETCH):
                 yield from chunk
-        finally:
-            cursor.close()
+
+
+def _diagnose(cursor: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> None:
+    """Say what is wrong with the first malformed line (reading the bill again: this is the error path)."""
+    fields, ticked, yuan = _one(cursor, FIRST_MALFORMED, params)
+    if fields not in (_BILL_FIELDS, bill.SUMMARY_COLUMNS):
+        raise bill_error(f"bill line has {fields} fields, expected {_BILL_FIELDS}")
+    if not ticked:
+        raise bill_error("bill line does not start with a backtick")
+    if fields == _BILL_FIELDS:
+        raise bill_error(f"malformed amount in bill: {yuan!r}")
+    raise bill_error("malformed bill summary")
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0]
 
 
 def _one(cursor: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
