@@ -25,6 +25,7 @@ import itertools
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -208,7 +209,7 @@ def peak():
         kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     print(f"peak_kb={kb}", file=sys.stderr)
 atexit.register(peak)
-import silverpay.cli, silverpay.bootstrap, silverpay.config, silverpay.service.reconcile, silverpay.store.migrate
+import silverpay.cli, silverpay.bootstrap, silverpay.config, silverpay.service.reconcile
 print(f"imports={time.perf_counter() - started:.2f}s", file=sys.stderr)
 handler = logging.StreamHandler(sys.stderr)
 logger = logging.getLogger("silverpay.service.reconcile")
@@ -270,13 +271,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", help="a PostgreSQL or MariaDB server URL (default: a SQLite file)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated bill, database and CSVs")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="silverpay-bench-reconcile-"))
-    with bench_database(args.database_url, workdir) as database_url:
+    try:
+        run(args.rows, args.database_url, workdir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir)
+
+
+def run(rows: int, admin_url: str | None, workdir: Path) -> None:
+    with bench_database(admin_url, workdir) as database_url:
         started = time.perf_counter()
-        bill_path, orders_csv, planted = generate(args.rows, workdir, database_url)
+        bill_path, orders_csv, planted = generate(rows, workdir, database_url)
         backend = make_url(database_url).get_backend_name()
-        print(f"generated {args.rows:,} bill rows and local orders ({backend}) in "
+        print(f"generated {rows:,} bill rows and local orders ({backend}) in "
               f"{time.perf_counter() - started:.1f} s ({workdir})")  # fmt: skip
 
         server, base_url = serve_bill(bill_path)
@@ -284,7 +294,7 @@ def main() -> None:
             reconcile_s, peak_mb, csv_out, phases = time_reconcile(database_url, base_url, workdir)
         finally:
             server.shutdown()
-    baseline_s, pandas_found = time_pandas(bill_path, orders_csv, args.rows)
+    baseline_s, pandas_found = time_pandas(bill_path, orders_csv, rows)
     print(f"reconcile: interpreter={interpreter_start_s():.2f}s {phases}")
 
     with csv_out.open(encoding="utf-8") as f:
