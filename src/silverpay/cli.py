@@ -187,13 +187,13 @@ def reconcile_command(
     """
     import asyncio
     import datetime as dt
+    import gc
 
     from silverpay.bootstrap import build_context
     from silverpay.config import Settings
     from silverpay.errors import SilverpayError
     from silverpay.logs import configure
     from silverpay.service.reconcile import print_report, run_reconciliation
-    from silverpay.store.migrate import upgrade
 
     configure("WARNING")
     try:
@@ -207,6 +207,8 @@ def reconcile_command(
         ctx, engine, close = build_context(settings)
         try:
             if settings.auto_migrate:
+                from silverpay.store.migrate import upgrade  # alembic: imported only when it has work to do
+
                 await upgrade(engine)
             report = await run_reconciliation(ctx, day, csv_path=csv_path, console=console)
         finally:
@@ -214,6 +216,9 @@ def reconcile_command(
         print_report(console, report)
         return 1 if report.unresolved else 0
 
+    # A one-shot command: what is loaded now lives until exit, so the collector need not walk it
+    # (at exit that walk took ~0.3 s).
+    gc.freeze()
     try:
         code = asyncio.run(run())
     except SilverpayError as error:
