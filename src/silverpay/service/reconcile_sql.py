@@ -190,6 +190,7 @@ class Scratch:
         if threads:
             config["threads"] = threads
         self._directory = directory
+        self._memory_limit = memory_limit
         self._db = duckdb.connect(":memory:", config=config)
         self._db.execute(SCHEMA)
         self._lock = threading.Lock()
@@ -218,8 +219,14 @@ class Scratch:
         with self._cursor() as cursor:
             try:
                 cursor.execute(READ_BILL, params)
-            except duckdb.Error as error:
+            except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
                 raise bill_error(f"the bill cannot be read: {_first_line(error)}") from None
+            except duckdb.IOException as error:
+                if "gzip" not in str(error).lower():
+                    raise self._failure("reading the bill", error) from None
+                raise bill_error(f"the bill cannot be read: {_first_line(error)}") from None
+            except duckdb.Error as error:
+                raise self._failure("reading the bill", error) from None
             lines, malformed, headers, summaries, paid, refunded = _one(cursor, CHECK_BILL)
             if malformed:
                 _diagnose(cursor, params)
@@ -246,14 +253,27 @@ class Scratch:
         with self._cursor() as cursor:
             try:
                 (added,) = _one(cursor, sql, {"path": str(batch), "columns": columns, "field": FIELD})
-            except duckdb.Error as error:
+            except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
                 raise SilverpayError(f"local rows did not load: {_first_line(error)}", code="RECONCILE_LOCAL") from None
+            except duckdb.Error as error:
+                raise self._failure("loading local rows", error) from None
         if added != count:  # a separator inside a value would shift rows: refuse rather than compare wrongly
             raise SilverpayError(f"local rows did not load: {added} of {count}", code="RECONCILE_LOCAL")
 
     def compare(self) -> None:
         with self._cursor() as cursor:
-            cursor.execute(DIFFER)
+            try:
+                cursor.execute(DIFFER)
+            except duckdb.Error as error:
+                raise self._failure("comparing", error) from None
+
+    def _failure(self, step: str, error: duckdb.Error) -> SilverpayError:
+        """DuckDB failing for want of resources (or anything else that is not the bill's fault)."""
+        if isinstance(error, duckdb.OutOfMemoryException):
+            return SilverpayError(f"{step}: DuckDB needs more than memory_limit={self._memory_limit}: "
+                                  f"{_first_line(error)}", code="RECONCILE_MEMORY")  # fmt: skip
+        return SilverpayError(f"{step}: {_first_line(error)} (scratch space: {self._directory})",
+                              code="RECONCILE_SCRATCH")  # fmt: skip
 
     def bill_rows(self) -> int:
         """Payments and refunds in the bill, each number once (after :meth:`compare`)."""
