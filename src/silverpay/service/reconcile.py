@@ -33,7 +33,7 @@ from silverpay.errors import NotFound, UpstreamError
 from silverpay.service import payments, refunds
 from silverpay.service.context import ServiceContext
 from silverpay.service.reconcile_local import BATCH as LOCAL_BATCH
-from silverpay.service.reconcile_local import beijing_day, load_local
+from silverpay.service.reconcile_local import load_local
 from silverpay.service.reconcile_sql import (
     BILL_ONLY_PAYMENTS,
     BILL_ONLY_REFUNDS,
@@ -46,8 +46,6 @@ from silverpay.service.reconcile_sql import (
     Scratch,
 )
 from silverpay.store.models import Order, Reconciliation, ReconciliationItem, Refund
-
-__all__ = ["Discrepancy", "Report", "beijing_day", "get_run", "list_runs", "print_report", "run_reconciliation"]
 
 log = logging.getLogger(__name__)
 BATCH = 5000

@@ -26,7 +26,7 @@ from silverpay.errors import ProtocolError, SilverpayError
 from silverpay.wechat.gateway import BillTotals
 from silverpay.wechat.v2 import bill
 
-MEMORY_LIMIT = "112MB"  # DuckDB's own (tables, hash tables); Python, drivers and CSV buffers come on top
+MEMORY_LIMIT = "96MB"  # DuckDB's own (tables, hash tables); Python, drivers and CSV buffers come on top
 CSV_BUFFER = 4 << 20  # the CSV reader's buffer: its default (32 MiB a thread) would cost more than the table
 FETCH = 5000
 FIELD, RECORD = "\x1f", "\n"  # how local rows travel as text (the identifiers are [A-Za-z0-9_-|*@])
