@@ -49,14 +49,23 @@ async def load_local(ctx: ServiceContext, scratch: Scratch, day: date, *, batch:
         .where(Refund.status == RefundStatus.SUCCESS.value, Refund.succeeded_at >= start, Refund.succeeded_at < end)
     )
     steps = ((Order.id, paid, scratch.add_payments), (Refund.id, refunded, scratch.add_refunds))
-    async with ctx.sessions() as db:
-        if db.get_bind().dialect.name == "mysql":
-            await db.execute(text(f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX}"))
-        for ids, query, add in steps:
-            low, high = (await db.execute(select(func.min(ids), func.max(ids)))).one()
-            if low is None:
-                continue
-            for first in range(low - 1, high, batch):
-                count, rows = (await db.execute(query.where(ids > first, ids <= first + batch))).one()
-                if count:
-                    await asyncio.to_thread(add, rows, count)  # DuckDB parses the batch on a thread
+    # While DuckDB parses one batch (on a thread), the database is already producing the next.
+    parsing: asyncio.Task[None] | None = None
+    try:
+        async with ctx.sessions() as db:
+            if db.get_bind().dialect.name == "mysql":
+                await db.execute(text(f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX}"))
+            for ids, query, add in steps:
+                low, high = (await db.execute(select(func.min(ids), func.max(ids)))).one()
+                if low is None:
+                    continue
+                for first in range(low - 1, high, batch):
+                    count, rows = (await db.execute(query.where(ids > first, ids <= first + batch))).one()
+                    if parsing is not None:
+                        await parsing
+                    parsing = asyncio.create_task(asyncio.to_thread(add, rows, count)) if count else None
+        if parsing is not None:
+            await parsing
+    finally:
+        if parsing is not None and not parsing.done():
+            await asyncio.wait([parsing])  # it writes into the scratch database, which is closed next
