@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import gzip
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from silverpay.service.reconcile import run_reconciliation
+from silverpay.errors import ProtocolError
+from silverpay.service.reconcile import list_runs, run_reconciliation
 from silverpay.store.models import Order, ReconciliationItem
+from silverpay.wechat.v2 import bill
+from silverpay.wechat.v2.gateway import V2Gateway
 from silverpay.wechat.v2.times import BEIJING
 from tests.databases import BACKENDS
 from tests.service_harness import ADMIN, Harness, running_harness
@@ -127,3 +133,21 @@ async def test_a_day_large_enough_to_go_in_batches(isolated: Harness, tmp_path) 
     async with ctx.sessions() as db:
         stored = await db.scalar(select(func.count()).where(ReconciliationItem.reconciliation_id == report.run_id))
     assert stored == len(planted)
+
+
+async def test_a_malformed_bill_fails_the_run_and_says_why(isolated: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """WeChat's bill with an amount that is not yuan with two decimals: the run stops, marked FAILED."""
+    row = bill.Row(time="2026-11-26 10:00:00", appid="wx1", mch_id="1900000109", transaction_id="4200001",
+                   out_trade_no="SP1", openid="o1", trade_state="SUCCESS", settlement_fen=150)  # fmt: skip
+    text = [bill.HEADER, bill.format_row(row).replace("`1.50", "`1.5", 1), bill.SUMMARY_HEADER,
+            bill.format_summary(1, 150, 0)]  # fmt: skip
+    served = gzip.compress("".join(line + "\r\n" for line in text).encode())
+    ctx = isolated.api._transport.app.state.ctx  # type: ignore[attr-defined]
+    wechat = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200, content=served)))
+    gateway = V2Gateway(wechat, base_url="http://wechat.test", appid="wx1", mch_id="1900000109", api_key="k" * 32)
+    day = datetime.fromtimestamp(isolated.clock(), BEIJING).date()
+    with pytest.raises(ProtocolError, match=r"malformed amount in bill: '1\.5'") as failed:
+        await run_reconciliation(dataclasses.replace(ctx, gateway=gateway), day, csv_path=str(tmp_path / "bad.csv"))
+    assert failed.value.code == "BILL_FORMAT"
+    assert (await list_runs(ctx, limit=1))[0]["status"] == "FAILED"
+    await wechat.aclose()
