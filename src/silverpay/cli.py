@@ -191,13 +191,13 @@ def reconcile_command(
     """
     import asyncio
     import datetime as dt
+    import gc
 
     from silverpay.bootstrap import built
     from silverpay.config import Settings
     from silverpay.errors import SilverpayError
     from silverpay.logs import configure
     from silverpay.service.reconcile import print_report, run_reconciliation
-    from silverpay.store.migrate import upgrade
 
     configure("WARNING")
     try:
@@ -210,11 +210,16 @@ def reconcile_command(
         settings = Settings()
         async with built(settings) as parts:
             if settings.auto_migrate:
+                from silverpay.store.migrate import upgrade  # alembic: imported only when it has work to do
+
                 await upgrade(parts.engine)
             report = await run_reconciliation(parts.ctx, day, csv_path=csv_path, console=console)
         print_report(console, report)
         return 1 if report.unresolved else 0
 
+    # A one-shot command: what is loaded now lives until exit, so the collector need not walk it
+    # (at exit that walk took ~0.3 s).
+    gc.freeze()
     try:
         code = asyncio.run(run())
     except SilverpayError as error:

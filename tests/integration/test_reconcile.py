@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import gzip
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 
+import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, insert, select, update
 
 from silverpay.beijing import BEIJING
-from silverpay.service.reconcile import run_reconciliation
-from silverpay.store.models import Order
+from silverpay.errors import ProtocolError
+from silverpay.service.reconcile import list_runs, run_reconciliation
+from silverpay.store.models import Order, ReconciliationItem
+from silverpay.wechat.v2 import bill
+from silverpay.wechat.v2.client import V2PayClient
 from tests.databases import BACKENDS
 from tests.service_harness import ADMIN, Harness, running_harness
 from tests.waiting import eventually
@@ -89,3 +96,58 @@ async def test_day_without_a_bill(isolated: Harness, tmp_path) -> None:  # type:
     await isolated.advance(86400)
     report = await run_reconciliation(ctx, day, csv_path=str(tmp_path / "empty.csv"))
     assert (report.bill_rows, report.discrepancies) == (0, 0)
+
+
+@pytest.mark.slow
+async def test_a_day_large_enough_to_go_in_batches(isolated: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Thousands of local payments WeChat never saw, next to one it did: they travel into DuckDB in many
+    small batches, and come back out (results fetched, looked up, recorded) in batches too."""
+    svc = isolated
+    alice = await svc.shopper()
+    seen = await svc.paid_order(alice, price_fen=1500)
+    await settled(svc, alice, seen["id"])
+    ctx = svc.api._transport.app.state.ctx  # type: ignore[attr-defined]
+    async with ctx.sessions() as db:
+        template = await db.get(Order, seen["id"])
+    assert template is not None and template.paid_at is not None
+    paid_at = template.paid_at.astimezone(UTC)
+    planted = {f"SPBATCH{i:08d}": 100 + i for i in range(7_500)}
+    rows = [
+        {"out_trade_no": no, "user_id": template.user_id, "product_id": template.product_id, "quantity": 1,
+         "amount_fen": fen, "description": "batch", "status": "PAID", "client_ip": "127.0.0.1",
+         "expires_at": paid_at, "paid_at": paid_at, "created_at": paid_at, "updated_at": paid_at}
+        for no, fen in planted.items()
+    ]  # fmt: skip
+    async with ctx.sessions.begin() as db:
+        for start in range(0, len(rows), 2000):
+            await db.execute(insert(Order), rows[start : start + 2000])
+    day = datetime.fromtimestamp(svc.clock(), BEIJING).date()
+    await svc.advance(86400)
+
+    report = await run_reconciliation(ctx, day, csv_path=str(tmp_path / "batched.csv"), batch=700)
+    assert (report.bill_rows, report.by_kind) == (1, {"PAID_HERE_ABSENT_AT_WECHAT": len(planted)})
+    assert report.unresolved == len(planted) and len(report.shown) == 50
+    with (tmp_path / "batched.csv").open(encoding="utf-8") as f:
+        found = {row["out_trade_no"]: row["local_yuan"] for row in csv.DictReader(f)}
+    assert found == {no: f"{fen // 100}.{fen % 100:02d}" for no, fen in planted.items()}
+    async with ctx.sessions() as db:
+        stored = await db.scalar(select(func.count()).where(ReconciliationItem.reconciliation_id == report.run_id))
+    assert stored == len(planted)
+
+
+async def test_a_malformed_bill_fails_the_run_and_says_why(isolated: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """WeChat's bill with an amount that is not yuan with two decimals: the run stops, marked FAILED."""
+    row = bill.Row(time="2026-11-26 10:00:00", appid="wx1", mch_id="1900000109", transaction_id="4200001",
+                   out_trade_no="SP1", openid="o1", trade_state="SUCCESS", settlement_fen=150)  # fmt: skip
+    text = [bill.HEADER, bill.format_row(row).replace("`1.50", "`1.5", 1), bill.SUMMARY_HEADER,
+            bill.format_summary(1, 150, 0)]  # fmt: skip
+    served = gzip.compress("".join(line + "\r\n" for line in text).encode())
+    ctx = isolated.api._transport.app.state.ctx  # type: ignore[attr-defined]
+    wechat = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200, content=served)))
+    client = V2PayClient(wechat, base_url="http://wechat.test", appid="wx1", mch_id="1900000109", api_key="k" * 32)
+    day = datetime.fromtimestamp(isolated.clock(), BEIJING).date()
+    with pytest.raises(ProtocolError, match=r"malformed amount in bill: '1\.5'") as failed:
+        await run_reconciliation(dataclasses.replace(ctx, pay=client), day, csv_path=str(tmp_path / "bad.csv"))
+    assert failed.value.code == "BILL_FORMAT"
+    assert (await list_runs(ctx, limit=1))[0]["status"] == "FAILED"
+    await wechat.aclose()

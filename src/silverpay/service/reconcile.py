@@ -1,30 +1,31 @@
 """Daily bill reconciliation (SPEC §2.9): WeChat's bill against local orders and refunds.
 
-Streaming, with memory bounded whatever the bill's size: the bill and the day's local records go
-into a scratch SQLite file on disk, and the comparisons are SQL joins there. Only the few rows
-that do not match are looked up in the service's own database (and, where WeChat has a payment or
-refund that is not settled here, settled from WeChat's record).
+Memory stays bounded whatever the bill's size: the gzip bill is read by DuckDB straight from disk,
+the day's local records are streamed into the same scratch DuckDB database in batches (both at
+once, on two threads), and the comparisons are SQL joins there (``reconcile_sql``). Only the few
+rows that do not match are looked up in the service's own database (and, where WeChat has a
+payment or refund that is not settled here, settled from WeChat's record).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
+import gzip
 import logging
-import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import DateTime, desc, select
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import desc, select
 
-from silverpay.beijing import BEIJING
 from silverpay.clock import utc
 from silverpay.domain.money import format_yuan
 from silverpay.domain.orders import PAID_FAMILY, OrderStatus
@@ -32,36 +33,28 @@ from silverpay.domain.refunds import RefundStatus
 from silverpay.errors import NotFound, UpstreamError
 from silverpay.service import payments, refunds
 from silverpay.service.context import ServiceContext
-from silverpay.store.models import Order, Reconciliation, ReconciliationItem, Refund, UTCDateTime
-from silverpay.wechat.gateway import BillLine, BillPayment, BillRefund, BillTotals
-from silverpay.wechat.v2 import bill
+from silverpay.service.reconcile_local import BATCH as LOCAL_BATCH
+from silverpay.service.reconcile_local import load_local
+from silverpay.service.reconcile_sql import (
+    BILL_ONLY_PAYMENTS,
+    BILL_ONLY_REFUNDS,
+    LOCAL_ONLY_PAYMENTS,
+    LOCAL_ONLY_REFUNDS,
+    MEMORY_LIMIT,
+    PAYMENT_AMOUNTS_DIFFER,
+    REFUND_AMOUNTS_DIFFER,
+    BillSums,
+    Scratch,
+)
+from silverpay.store.models import Order, Reconciliation, ReconciliationItem, Refund
+from silverpay.wechat.gateway import BillLine
+from silverpay.wechat.v2 import bill as bill_format
 
 log = logging.getLogger(__name__)
 BATCH = 5000
 LOOKUP_CHUNK = 500
 SHOWN = 50  # discrepancies printed in the table; all of them go to the CSV and the database
-
-# Comparisons, run in the scratch database.
-BILL_ONLY_PAYMENTS = ("SELECT b.out_trade_no, b.amount FROM bill_pay b LEFT JOIN local_pay l USING (out_trade_no) "
-                      "WHERE l.out_trade_no IS NULL")  # fmt: skip
-LOCAL_ONLY_PAYMENTS = ("SELECT l.out_trade_no, l.amount FROM local_pay l LEFT JOIN bill_pay b USING (out_trade_no) "
-                       "WHERE b.out_trade_no IS NULL")  # fmt: skip
-PAYMENT_AMOUNTS_DIFFER = ("SELECT out_trade_no, b.amount, l.amount FROM bill_pay b JOIN local_pay l "
-                          "USING (out_trade_no) WHERE b.amount != l.amount")  # fmt: skip
-BILL_ONLY_REFUNDS = ("SELECT b.out_refund_no, b.out_trade_no, b.amount FROM bill_refund b LEFT JOIN local_refund l "
-                     "USING (out_refund_no) WHERE l.out_refund_no IS NULL")  # fmt: skip
-LOCAL_ONLY_REFUNDS = ("SELECT l.out_refund_no, l.out_trade_no, l.amount FROM local_refund l LEFT JOIN bill_refund b "
-                      "USING (out_refund_no) WHERE b.out_refund_no IS NULL")  # fmt: skip
-REFUND_AMOUNTS_DIFFER = ("SELECT out_refund_no, b.out_trade_no, b.amount, l.amount FROM bill_refund b "
-                         "JOIN local_refund l USING (out_refund_no) WHERE b.amount != l.amount")  # fmt: skip
-BILL_ROW_COUNT = "SELECT (SELECT COUNT(*) FROM bill_pay) + (SELECT COUNT(*) FROM bill_refund)"
-
-SCHEMA = """
-CREATE TABLE bill_pay (out_trade_no TEXT PRIMARY KEY, amount INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE bill_refund (out_refund_no TEXT PRIMARY KEY, out_trade_no TEXT, amount INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE local_pay (out_trade_no TEXT PRIMARY KEY, amount INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE local_refund (out_refund_no TEXT PRIMARY KEY, out_trade_no TEXT, amount INTEGER NOT NULL) WITHOUT ROWID;
-"""
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -85,11 +78,6 @@ class Report:
     by_kind: dict[str, int] = field(default_factory=dict)
     shown: list[Discrepancy] = field(default_factory=list)
     csv_path: str = ""
-
-
-def beijing_day(day: date) -> tuple[datetime, datetime]:
-    start = datetime(day.year, day.month, day.day, tzinfo=BEIJING)
-    return start, start + timedelta(days=1)
 
 
 class _Recorder:
@@ -131,8 +119,16 @@ class _Recorder:
 
 
 async def run_reconciliation(
-    ctx: ServiceContext, day: date, *, csv_path: str | None = None, console: Console | None = None
+    ctx: ServiceContext,
+    day: date,
+    *,
+    csv_path: str | None = None,
+    console: Console | None = None,
+    memory_limit: str = MEMORY_LIMIT,
+    batch: int = LOCAL_BATCH,
 ) -> Report:
+    """Reconcile the Beijing ``day``; ``memory_limit`` bounds DuckDB, ``batch`` is how many local rows
+    travel into it at a time."""
     console = console or Console(quiet=True)
     async with ctx.sessions.begin() as db:
         run = Reconciliation(bill_date=day.isoformat(), status="RUNNING", summary={}, started_at=utc(ctx.clock()))
@@ -143,21 +139,25 @@ async def run_reconciliation(
     # A batch job: its files are local scratch space, so plain blocking file calls are fine here.
     scratch_dir = tempfile.TemporaryDirectory(prefix="silverpay-reconcile-")
     workdir = Path(scratch_dir.name)
-    scratch = sqlite3.connect(workdir / "scratch.db")
-    scratch.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
+    phases = _Phases()
+    with phases("open"):
+        scratch = Scratch(workdir, memory_limit=memory_limit)
     status = "FAILED"
     try:
         with open(report.csv_path, "w", newline="", encoding="utf-8") as csv_file:  # noqa: ASYNC230
             recorder = _Recorder(ctx, report, csv_file)
-            bill_path = workdir / "bill.txt"
-            has_bill = await ctx.pay.download_bill(day, bill_path)
-            totals = _load_bill(ctx, scratch, bill_path, report, console) if has_bill else None
-            await _load_local(ctx, scratch, day)
-            await _compare(ctx, scratch, totals, recorder)
-            await recorder.flush()
+            with console.status("reading WeChat's bill and the day's local records"), phases("load"):
+                bill = await _both(_download_and_read(ctx, scratch, day, workdir / "bill.txt.gz", phases),
+                                   phases.timed("local", load_local(ctx, scratch, day, batch=batch)))  # fmt: skip
+            with console.status("comparing"), phases("join"):
+                scratch.compare()
+            with console.status("recording the discrepancies"), phases("record"):
+                await _compare(ctx, scratch, bill, report, recorder)
+                await recorder.flush()
         status = "DISCREPANCIES" if report.unresolved else "CLEAN"
     finally:
         scratch.close()
+        log.info("reconciliation %d of %s took %s", report.run_id, day, phases)
         async with ctx.sessions.begin() as db:
             stored = await db.get(Reconciliation, report.run_id)
             if stored is not None:
@@ -172,92 +172,52 @@ async def run_reconciliation(
 
 
 def read_bill(path: Path) -> Iterator[BillLine]:
-    # v2 and v3 trade bills share one text format (backtick-prefixed fields).
-    with path.open(encoding="utf-8") as lines:
-        yield from bill.parse(lines)
+    """The lines of a downloaded (gzipped) bill, parsed in Python: for tests and tools; the run reads
+    it in DuckDB. v2 and v3 trade bills share one text format (backtick-prefixed fields)."""
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        yield from bill_format.parse(lines)
 
 
-def _load_bill(
-    ctx: ServiceContext, scratch: sqlite3.Connection, path: Path, report: Report, console: Console
-) -> tuple[BillTotals | None, int, int]:
-    payments_batch: list[tuple[str, int]] = []
-    refunds_batch: list[tuple[str, str, int]] = []
-    totals: BillTotals | None = None
-    paid = refunded = 0
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("reading the bill", total=None)
-        for line in read_bill(path):
-            if type(line) is BillPayment:
-                payments_batch.append((line[0], line[2]))
-                paid += line[2]
-            elif type(line) is BillRefund:
-                refunds_batch.append((line[1], line[0], line[2]))
-                refunded += line[2]
-            elif isinstance(line, BillTotals):
-                totals = line
-                continue
-            report.bill_rows += 1
-            if len(payments_batch) >= BATCH or len(refunds_batch) >= BATCH:
-                _flush_bill(scratch, payments_batch, refunds_batch)
-                progress.update(task, completed=report.bill_rows)
-        _flush_bill(scratch, payments_batch, refunds_batch)
-        progress.update(task, completed=report.bill_rows)
-    return totals, paid, refunded
+class _Phases:
+    """How long each step of a run took, for the log (bench/reconcile.py prints it)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - started
+
+    async def timed(self, name: str, step: Awaitable[_T]) -> _T:
+        with self(name):
+            return await step
+
+    def __str__(self) -> str:
+        return " ".join(f"{name}={seconds:.2f}s" for name, seconds in self.seconds.items())
 
 
-def _flush_bill(scratch: sqlite3.Connection, pays: list[tuple[str, int]], refs: list[tuple[str, str, int]]) -> None:
-    # A repeated number keeps its first row; the totals check below notices the repeat.
-    scratch.executemany("INSERT OR IGNORE INTO bill_pay VALUES (?, ?)", pays)
-    scratch.executemany("INSERT OR IGNORE INTO bill_refund VALUES (?, ?, ?)", refs)
-    pays.clear()
-    refs.clear()
+async def _both(reading: Awaitable[BillSums | None], loading: Awaitable[None]) -> BillSums | None:
+    """The bill downloaded and read (on a thread) while the local rows load. Both finish before an error of
+    either is raised: both write into the scratch database, which is closed next."""
+    bill, loaded = await asyncio.gather(reading, loading, return_exceptions=True)
+    if isinstance(bill, BaseException):
+        raise bill
+    if isinstance(loaded, BaseException):
+        raise loaded
+    return bill
 
 
-async def _load_local(ctx: ServiceContext, scratch: sqlite3.Connection, day: date) -> None:
-    start, end = beijing_day(day)
-    async with ctx.sessions() as db:
-        url = db.get_bind().engine.url
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        _attach_local(scratch, str(url.database), start, end)
-        return
-    paid = select(Order.out_trade_no, Order.amount_fen).where(Order.paid_at >= start, Order.paid_at < end)
-    refunded = (
-        select(Refund.out_refund_no, Order.out_trade_no, Refund.amount_fen)
-        .join(Order, Order.id == Refund.order_id)
-        .where(Refund.status == RefundStatus.SUCCESS.value, Refund.succeeded_at >= start, Refund.succeeded_at < end)
-    )
-    async with ctx.sessions() as db:
-        for query, insert in ((paid, "INSERT INTO local_pay VALUES (?, ?)"),
-                              (refunded, "INSERT INTO local_refund VALUES (?, ?, ?)")):  # fmt: skip
-            result = await db.stream(query.execution_options(yield_per=BATCH))
-            async for partition in result.partitions(BATCH):
-                scratch.executemany(insert, [tuple(row) for row in partition])
-
-
-def _attach_local(scratch: sqlite3.Connection, path: str, start: datetime, end: datetime) -> None:
-    """The default embedded database is itself a SQLite file: copy the day's rows across inside SQLite,
-    without streaming a million rows through the async driver."""
-    to_text = DateTime().bind_processor(sqlite.dialect())
-    bounds = tuple(to_text(UTCDateTime().process_bind_param(t, sqlite.dialect())) if to_text else t
-                   for t in (start, end))  # the exact text SQLAlchemy stores  # fmt: skip
-    scratch.execute("ATTACH DATABASE ? AS live", (path,))
-    try:
-        scratch.execute("INSERT INTO local_pay SELECT out_trade_no, amount_fen FROM live.orders "
-                        "WHERE paid_at >= ? AND paid_at < ?", bounds)  # fmt: skip
-        scratch.execute("INSERT INTO local_refund SELECT r.out_refund_no, o.out_trade_no, r.amount_fen "
-                        "FROM live.refunds r JOIN live.orders o ON o.id = r.order_id WHERE r.status = 'SUCCESS' "
-                        "AND r.succeeded_at >= ? AND r.succeeded_at < ?", bounds)  # fmt: skip
-        scratch.commit()
-    finally:
-        scratch.execute("DETACH DATABASE live")
-
-
-def _rows(scratch: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
-    cursor = scratch.execute(sql)
-    while chunk := cursor.fetchmany(BATCH):
-        yield from chunk
+async def _download_and_read(
+    ctx: ServiceContext, scratch: Scratch, day: date, path: Path, phases: _Phases
+) -> BillSums | None:
+    with phases("download"):
+        if not await ctx.pay.download_bill(day, path):
+            return None
+    return await phases.timed("bill", asyncio.to_thread(scratch.load_bill, path))
 
 
 def _chunks(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -272,31 +232,31 @@ def _chunks(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[A
 
 
 async def _compare(
-    ctx: ServiceContext, scratch: sqlite3.Connection, bill: tuple[BillTotals | None, int, int] | None,
-    recorder: _Recorder,
-) -> None:  # fmt: skip
+    ctx: ServiceContext, scratch: Scratch, bill: BillSums | None, report: Report, recorder: _Recorder
+) -> None:
     if bill is not None:
-        totals, paid, refunded = bill
-        rows = scratch.execute(BILL_ROW_COUNT).fetchone()
-        if totals is None or (totals.rows, totals.paid_fen, totals.refunded_fen) != (rows[0], paid, refunded):
-            detail = f"summary says {totals}, lines add up to rows={rows[0]} paid={paid} refunded={refunded}"
-            await recorder.add(Discrepancy("TOTALS_MISMATCH", wechat_fen=totals.paid_fen if totals else None,
-                                           local_fen=paid, detail=detail))  # fmt: skip
+        report.bill_rows = bill.lines
+        rows, totals = scratch.bill_rows(), bill.totals
+        if (totals.rows, totals.paid_fen, totals.refunded_fen) != (rows, bill.paid_fen, bill.refunded_fen):
+            detail = (f"summary says {totals}, lines add up to rows={rows} paid={bill.paid_fen} "
+                      f"refunded={bill.refunded_fen}")  # fmt: skip
+            await recorder.add(Discrepancy("TOTALS_MISMATCH", wechat_fen=totals.paid_fen, local_fen=bill.paid_fen,
+                                           detail=detail))  # fmt: skip
 
     # Paid at WeChat, not among today's local payments: settled here another day, or not settled at all.
-    for chunk in _chunks(_rows(scratch, BILL_ONLY_PAYMENTS), LOOKUP_CHUNK):
+    for chunk in _chunks(scratch.rows(BILL_ONLY_PAYMENTS), LOOKUP_CHUNK):
         await _payments_not_paid_here(ctx, chunk, recorder)
-    for out_trade_no, local in _rows(scratch, LOCAL_ONLY_PAYMENTS):
+    for out_trade_no, local in scratch.rows(LOCAL_ONLY_PAYMENTS):
         await recorder.add(Discrepancy("PAID_HERE_ABSENT_AT_WECHAT", out_trade_no, local_fen=local,
                                        detail="PAID here, not in WeChat's bill"))  # fmt: skip
-    for out_trade_no, wechat, local in _rows(scratch, PAYMENT_AMOUNTS_DIFFER):
+    for out_trade_no, wechat, local in scratch.rows(PAYMENT_AMOUNTS_DIFFER):
         await recorder.add(Discrepancy("AMOUNT_MISMATCH", out_trade_no, wechat_fen=wechat, local_fen=local))
 
-    for chunk in _chunks(_rows(scratch, BILL_ONLY_REFUNDS), LOOKUP_CHUNK):
+    for chunk in _chunks(scratch.rows(BILL_ONLY_REFUNDS), LOOKUP_CHUNK):
         await _refunds_not_settled_here(ctx, chunk, recorder)
-    for out_refund_no, out_trade_no, local in _rows(scratch, LOCAL_ONLY_REFUNDS):
+    for out_refund_no, out_trade_no, local in scratch.rows(LOCAL_ONLY_REFUNDS):
         await recorder.add(Discrepancy("REFUND_ABSENT_AT_WECHAT", out_trade_no, out_refund_no, local_fen=local))
-    for out_refund_no, out_trade_no, wechat, local in _rows(scratch, REFUND_AMOUNTS_DIFFER):
+    for out_refund_no, out_trade_no, wechat, local in scratch.rows(REFUND_AMOUNTS_DIFFER):
         await recorder.add(Discrepancy("REFUND_AMOUNT_MISMATCH", out_trade_no, out_refund_no, wechat, local))
 
 

@@ -170,7 +170,8 @@ class PayClient(Protocol):
     async def refund_query(self, out_refund_no: str) -> RefundResult: ...
 
     async def download_bill(self, bill_date: date, dest: Path) -> bool:
-        """Stream the trade bill of a Beijing date into ``dest``; False when WeChat has no bill."""
+        """Stream the trade bill of a Beijing date into ``dest``, gzipped as WeChat serves it (checked
+        against WeChat's hash where it gives one); False when WeChat has no bill."""
         ...
 
     def pay_params(self, prepay_id: str) -> PayParams:

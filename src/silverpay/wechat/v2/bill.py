@@ -1,13 +1,15 @@
 """The v2 trade bill (SPEC §2.9): plain text, every field prefixed with a backtick, amounts in yuan,
-a header line, data lines, then a summary header and a summary line. Written by the simulator,
-read (streamed) by reconciliation."""
+a header line, data lines, then a summary header and a summary line. Written by the simulator;
+reconciliation reads it with DuckDB (``service/reconcile_sql.py``), by the rules stated here.
+:func:`parse` is the same reading in plain Python, for tests of the format and of the simulator."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from silverpay.domain.money import format_yuan, parse_yuan
+from silverpay.domain.money import format_yuan
 from silverpay.errors import ProtocolError
 from silverpay.wechat.gateway import BillLine, BillPayment, BillRefund, BillTotals
 
@@ -18,6 +20,11 @@ HEADER = (
 )
 SUMMARY_HEADER = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
 COLUMNS = {name: i for i, name in enumerate(HEADER.split(","))}
+SUMMARY_COLUMNS = len(SUMMARY_HEADER.split(","))
+# An amount is whole yuan, a dot and exactly two decimals: nothing else is read as money (no sign,
+# no exponent, no rounding). The same pattern is used in SQL by reconciliation.
+AMOUNT_PATTERN = r"[0-9]+\.[0-9]{2}"
+_AMOUNT = re.compile(AMOUNT_PATTERN + r"\Z")
 FEE_PER_MILLE = 6  # 0.6 %, the usual mini-program rate
 
 
@@ -75,11 +82,12 @@ def _fields(line: str) -> list[str]:
     return line[1:].split(",`")
 
 
-def _fen(text: str) -> int:
-    """Exact yuan → fen. The common ``123.45`` is split by hand; anything else goes through parse_yuan."""
-    if text.isascii() and text[-3:-2] == "." and text[:-3].isdigit() and text[-2:].isdigit():
-        return int(text[:-3]) * 100 + int(text[-2:])
-    return parse_yuan(text)
+def amount_fen(text: str) -> int:
+    """A bill amount in yuan (``"123.45"``) as fen (``12345``), exactly: the text is split on its dot,
+    never read as a float. Raises ValueError for anything but :data:`AMOUNT_PATTERN`."""
+    if not _AMOUNT.match(text):
+        raise ValueError(f"not a bill amount: {text!r}")
+    return int(text[:-3]) * 100 + int(text[-2:])
 
 
 def parse(lines: Iterable[str]) -> Iterator[BillLine]:
@@ -96,11 +104,12 @@ def parse(lines: Iterable[str]) -> Iterator[BillLine]:
         if line == SUMMARY_HEADER:
             totals = _fields(next(iterator, "").rstrip("\r\n"))
             try:
-                yield BillTotals(int(totals[0]), parse_yuan(totals[1]), parse_yuan(totals[2]))
+                if len(totals) != SUMMARY_COLUMNS or not re.fullmatch("[0-9]+", totals[0]):
+                    raise ValueError(totals[0])
+                yield BillTotals(int(totals[0]), amount_fen(totals[1]), amount_fen(totals[2]))
             except (ValueError, IndexError):
                 raise ProtocolError("malformed bill summary", code="BILL_FORMAT") from None
             return
-        # The hot loop of a million-line bill: the common cases are inlined, the rest go to the helpers.
         if line[0] != "`":
             raise ProtocolError("bill line does not start with a backtick", code="BILL_FORMAT")
         fields = line[1:].split(",`")
@@ -108,10 +117,10 @@ def parse(lines: Iterable[str]) -> Iterator[BillLine]:
             raise ProtocolError(f"bill line has {len(fields)} fields, expected {count}", code="BILL_FORMAT")
         try:
             if fields[_STATE] == "REFUND":
-                yield BillRefund(fields[_OUT_TRADE_NO], fields[_OUT_REFUND_NO], _fen(fields[_REFUND]),
+                yield BillRefund(fields[_OUT_TRADE_NO], fields[_OUT_REFUND_NO], amount_fen(fields[_REFUND]),
                                  fields[_REFUND_STATUS])  # fmt: skip
             else:
-                yield BillPayment(fields[_OUT_TRADE_NO], fields[_TRANSACTION_ID], _fen(fields[_SETTLEMENT]))
+                yield BillPayment(fields[_OUT_TRADE_NO], fields[_TRANSACTION_ID], amount_fen(fields[_SETTLEMENT]))
         except ValueError:
             raise ProtocolError("malformed amount in bill", code="BILL_FORMAT") from None
     raise ProtocolError("bill has no summary", code="BILL_FORMAT")

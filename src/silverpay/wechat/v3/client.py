@@ -189,7 +189,8 @@ class V3PayClient:
         return True
 
     async def _download(self, url: str, dest: Path) -> str:
-        """Stream the gzip file into ``dest`` inflated; the SHA1 of what was written (the bill itself)."""
+        """Stream the gzip file into ``dest`` as served; the SHA1 of the bill inside it, which is what
+        ``hash_value`` covers ("原始账单（gzip需要解压缩）的摘要值"), inflated on the way."""
         inflate = zlib.decompressobj(wbits=31)  # gzip
         digest = hashlib.sha1(usedforsecurity=False)  # WeChat's integrity check, not a security one
         try:
@@ -198,12 +199,9 @@ class V3PayClient:
                     raise UpstreamUnavailable(f"bill download: HTTP {response.status_code}")
                 with dest.open("wb") as out:
                     async for chunk in response.aiter_bytes():
-                        data = inflate.decompress(chunk)
-                        digest.update(data)
-                        out.write(data)
-                    tail = inflate.flush()
-                    digest.update(tail)
-                    out.write(tail)
+                        out.write(chunk)
+                        digest.update(inflate.decompress(chunk))
+                    digest.update(inflate.flush())
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"bill download: {type(exc).__name__}") from None
         except zlib.error:
