@@ -71,6 +71,11 @@ def _obj(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value
 
 
+def _truncated(text: str) -> str:
+    """WeChat cuts descriptions longer than 120 characters and ends them with "..."."""
+    return text if len(text) <= MAX_ITEM_DESC else text[: MAX_ITEM_DESC - 3] + "..."
+
+
 def _masked(number: str) -> bool:
     return "*" in number and len(number) >= 4 and number[-4:].isdigit()
 
@@ -234,7 +239,7 @@ class Shipping:
         shipment = self.mp.shipments.get(trade.key)
         order: dict[str, Any] = {
             "transaction_id": trade.transaction_id, "merchant_id": trade.mch_id, "sub_merchant_id": "",
-            "merchant_trade_no": trade.out_trade_no, "description": trade.description[:MAX_ITEM_DESC],
+            "merchant_trade_no": trade.out_trade_no, "description": _truncated(trade.description),
             "paid_amount": trade.payer_total_fen, "openid": trade.openid, "trade_create_time": int(trade.created_at),
             "pay_time": int(trade.paid_at or 0), "in_complaint": False,
             "order_state": self.order_state(trade, shipment),
@@ -243,7 +248,7 @@ class Shipping:
             order["shipping"] = {
                 "delivery_mode": shipment.delivery_mode, "logistics_type": shipment.logistics_type,
                 "finish_shipping": shipment.finished, "finish_shipping_count": shipment.finish_count,
-                "goods_desc": ";".join(p["item_desc"] for p in shipment.parcels)[:MAX_ITEM_DESC],
+                "goods_desc": _truncated(";".join(p["item_desc"] for p in shipment.parcels)),
                 "shipping_list": [
                     {"tracking_no": p["tracking_no"], "express_company": p["express_company"],
                      "goods_desc": p["item_desc"], "upload_time": int(p["upload_time"]),
