@@ -285,6 +285,9 @@ async def test_notify_confirm_receive(harness: SimHarness) -> None:
 
 async def test_the_token_never_reaches_the_logs(harness: SimHarness, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(
+        logging.DEBUG, logger="httpx"
+    )  # `silverpay.logs.configure` quiets it; another test may have run it
     client, _ = client_for(harness)
     paid = await seed_paid(harness)
     await client.get_order(OrderKey.of_transaction(paid.transaction_id))

@@ -29,11 +29,14 @@ async def test_stable_token(harness: SimHarness) -> None:
 
 async def test_credential_errors_are_misconfiguration(harness: SimHarness, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")
     with pytest.raises(UpstreamMisconfigured) as wrong_secret:
         await stable_token(harness.client, BASE, DEMO_APPID, "not-the-secret-0000000000000000")
     assert "40125" in wrong_secret.value.message and "not-the-secret" not in wrong_secret.value.message
     with pytest.raises(UpstreamMisconfigured, match="40013"):
         await stable_token(harness.client, BASE, "wxunknown", DEMO_SECRET)
+    assert "stable_token refused our credentials: errcode=40125" in caplog.text
+    assert "HTTP Request: POST http://sim.test/cgi-bin/stable_token" in caplog.text
     assert DEMO_SECRET not in caplog.text and "not-the-secret" not in caplog.text
 
 
