@@ -189,6 +189,14 @@ def test_other_messages_are_read_as_other() -> None:
                                  nonce=NONCE)  # fmt: skip
         event = verify_push(keys, query, body).event
         assert isinstance(event, OtherPush) and event.msg_type == message["MsgType"]
+    # Other events carry lists: skipped, not refused (WeChat would retry a refusal for nothing).
+    query = {"signature": SIGNATURE, "timestamp": TIMESTAMP, "nonce": NONCE}
+    nested_json = b'{"MsgType":"event","Event":"subscribe_msg_popup_event","List":[{"TemplateId":"t"}]}'
+    nested_xml = (b"<xml><MsgType>event</MsgType><Event>subscribe_msg_popup_event</Event><SubscribeMsgPopupEvent>"
+                  b"<List><TemplateId>t</TemplateId></List></SubscribeMsgPopupEvent></xml>")  # fmt: skip
+    for body in (nested_json, nested_xml):
+        other = verify_push(keys, query, body).event
+        assert isinstance(other, OtherPush) and other.event == "subscribe_msg_popup_event"
 
 
 def rejected(keys: PushKeys, query: dict[str, str], body: bytes) -> str:
@@ -215,9 +223,11 @@ def test_refusals() -> None:
     assert verify_push(KEYS, plain_query, plain_body, allow_plain=True).encrypted is False
     assert rejected(plain_keys, {**plain_query, "signature": "0" * 40}, plain_body) == "SIGNATURE_INVALID"
     assert rejected(plain_keys, {"signature": SIGNATURE}, plain_body) == "PUSH_MALFORMED"
-    assert rejected(plain_keys, plain_query, b"<xml><a><b>1</b></a></xml>") == "PUSH_MALFORMED"
+    assert rejected(plain_keys, plain_query, b"<xml><a>1</a><a>2</a></xml>") == "PUSH_MALFORMED"
+    assert rejected(plain_keys, plain_query, b"<xml><a>1</a>") == "PUSH_MALFORMED"
+    assert rejected(plain_keys, plain_query, b"x" * 70_000) == "PUSH_MALFORMED"
     assert rejected(plain_keys, plain_query, b'<!DOCTYPE x [<!ENTITY e "e">]><xml>&e;</xml>') == "PUSH_MALFORMED"
-    assert rejected(plain_keys, plain_query, b'{"a": {"b": 1}}') == "PUSH_MALFORMED"
+    assert rejected(plain_keys, plain_query, b'{"a": 1, "a": 2}') == "PUSH_MALFORMED"
     no_payment = build_push(plain_keys, {"MsgType": "event", "Event": "trade_manage_order_settlement"},
                             mode=PushMode.PLAIN, fmt=PushFormat.JSON, timestamp=TIMESTAMP, nonce=NONCE)  # fmt: skip
     assert rejected(plain_keys, *no_payment) == "PUSH_MALFORMED"
