@@ -55,16 +55,51 @@ def sim(
     time_scale: Annotated[float, typer.Option(min=0.0, help="multiplies notification retry delays, e.g. 0.001")] = 1.0,
     state: Annotated[str | None, typer.Option(help="SQLite file that keeps trades across restarts")] = None,
     seed: Annotated[int | None, typer.Option(help="seed for repeatable fault injection")] = None,
+    push_url: Annotated[
+        str, typer.Option(envvar="SILVERPAY_SIM_PUSH_URL", help="the mini-program's message-push URL (default: none)")
+    ] = "",
+    msg_token: Annotated[
+        str, typer.Option(envvar="SILVERPAY_WECHAT_MSG_TOKEN", show_default=False, help="message-push Token")
+    ] = "",
+    msg_aes_key: Annotated[
+        str,
+        typer.Option(
+            envvar="SILVERPAY_WECHAT_MSG_AES_KEY", show_default=False, help="message-push EncodingAESKey (43 chars)"
+        ),
+    ] = "",
+    push_mode: Annotated[str, typer.Option(help="plain | safe (default: safe when an AES key is given)")] = "",
+    push_format: Annotated[str, typer.Option(help="json | xml")] = "json",
+    auto_confirm_s: Annotated[
+        float, typer.Option(min=0.0, help="shipped → receipt confirmed automatically after this (simulated) time")
+    ] = 10 * 86400,
+    settlement_delay_s: Annotated[float, typer.Option(min=0.0, help="receipt confirmed → settled")] = 0.0,
 ) -> None:
-    """Run the offline WeChat platform simulator (login, Pay v2 and v3, notifications, control API)."""
+    """Run the offline WeChat platform simulator (login, Pay v2 and v3, notifications, shipping
+    management and its message pushes, control API)."""
     from pathlib import Path
 
+    from silverpay.errors import ConfigError
     from silverpay.sim.app import create_sim_app
-    from silverpay.sim.config import PLATFORM_MODES, SimConfig
+    from silverpay.sim.config import PLATFORM_MODES, PushConfig, SimConfig
+    from silverpay.wechat.miniapp.push import aes_key
 
     if platform_mode not in PLATFORM_MODES:
         console.print(f"[red]--platform-mode must be one of {', '.join(PLATFORM_MODES)}[/]")
         raise typer.Exit(2)
+    push = None
+    if push_url:
+        mode = push_mode or ("safe" if msg_aes_key else "plain")
+        try:
+            if mode not in ("plain", "safe") or push_format not in ("json", "xml"):
+                raise ConfigError("--push-mode is plain or safe, --push-format json or xml")
+            if not msg_token:
+                raise ConfigError("a push URL needs --msg-token (SILVERPAY_WECHAT_MSG_TOKEN)")
+            if mode == "safe" or msg_aes_key:
+                aes_key(msg_aes_key)
+        except ConfigError as error:
+            console.print(f"[red]{error.message}[/]")
+            raise typer.Exit(2) from None
+        push = PushConfig(push_url, msg_token, msg_aes_key, mode=mode, format=push_format)
     try:
         mch_pem = Path(mch_cert).read_text(encoding="ascii") if mch_cert else ""
         platform_pem = Path(platform_key).read_bytes() if platform_key else None
@@ -74,7 +109,8 @@ def sim(
     config = SimConfig.single(
         appid=appid, secret=secret, mch_id=mch_id, api_key=api_key, api_v3_key=api_v3_key,
         mch_serial=mch_serial, mch_public_key_pem=mch_pem, time_scale=time_scale, seed=seed, state_path=state,
-        platform_key_pem=platform_pem, platform_mode=platform_mode,
+        platform_key_pem=platform_pem, platform_mode=platform_mode, push=push, auto_confirm_s=auto_confirm_s,
+        settlement_delay_s=settlement_delay_s,
     )  # fmt: skip
     base = f"http://{host}:{port}"
     v3 = f"v3 as serial {mch_serial}" if mch_serial and mch_pem else "no v3 identity (--mch-serial/--mch-cert)"
@@ -83,6 +119,8 @@ def sim(
     console.print(f"  WeChat login base URL  {base}/   (api.weixin.qq.com)")
     console.print(f"  control API            {base}/sim/v1/   docs: {base}/docs")
     console.print(f"  platform v3 keys       {base}/sim/v1/platform   (mode {platform_mode})")
+    if push is not None:
+        console.print(f"  message pushes         {push.url}   ({push.mode}, {push.format})")
     uvicorn.run(create_sim_app(config), host=host, port=port, log_level="warning")
 
 

@@ -9,13 +9,16 @@
     │   └── NotificationRejected     a notification that is not genuinely ours (names what it claims)
     ├── UpstreamError                WeChat did not do what we asked
     │   ├── UpstreamUnavailable      timeout, network, 5xx or SYSTEMERROR: the outcome is UNKNOWN
+    │   │   └── AccessTokenRejected  a mini-program API refused a freshly fetched access_token too
     │   ├── UpstreamRejected         WeChat answered with a business error (err_code / errcode)
     │   │   ├── TradeAlreadyPaid     ORDERPAID
     │   │   ├── TradeClosed          ORDERCLOSED
     │   │   ├── TradeNotFound        ORDERNOTEXIST
     │   │   ├── TradeParamsDiffer    OUT_TRADE_NO_USED: the number is taken with other parameters
     │   │   ├── RefundNotFound       REFUNDNOTEXIST
-    │   │   └── LoginCodeRejected    jscode2session refused the user's code (the user's problem)
+    │   │   ├── LoginCodeRejected    jscode2session refused the user's code (the user's problem)
+    │   │   ├── ShippingPaymentUnknown  10060001: shipping management does not know the payment (yet)
+    │   │   └── ShipmentConflict     10060002/3/4: the payment's shipping state forbids it; read get_order
     │   └── UpstreamMisconfigured    WeChat refused our own credentials (appid, secret, key)
     └── RequestError                 the caller asked for something we will not do
         ├── InvalidRequest           400: malformed or out of range
@@ -78,6 +81,13 @@ class UpstreamUnavailable(UpstreamError):
     code = "UPSTREAM_UNAVAILABLE"
 
 
+class AccessTokenRejected(UpstreamUnavailable):
+    """A mini-program API answered 40001/42001/40014 to a token fetched afresh after the same answer:
+    another process may be force-refreshing it. Retry later; alert if it persists."""
+
+    code = "ACCESS_TOKEN_REJECTED"
+
+
 class UpstreamRejected(UpstreamError):
     code = "UPSTREAM_REJECTED"
 
@@ -108,6 +118,20 @@ class RefundNotFound(UpstreamRejected):
 
 class LoginCodeRejected(UpstreamRejected):
     code = "INVALID_LOGIN_CODE"
+
+
+class ShippingPaymentUnknown(UpstreamRejected):
+    """errcode 10060001: the payment is not (yet) in shipping management. Common in the first
+    minute after payment: retry with backoff, then flag it for an operator."""
+
+    code = "SHIPPING_PAYMENT_UNKNOWN"
+
+
+class ShipmentConflict(UpstreamRejected):
+    """errcode 10060002 (already shipped), 10060003 (the one re-ship is used) or 10060004 (not
+    shippable: refunded, confirmed, complete): never retry; reconcile from ``get_order``."""
+
+    code = "SHIPMENT_CONFLICT"
 
 
 class UpstreamMisconfigured(UpstreamError):

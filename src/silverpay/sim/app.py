@@ -12,6 +12,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from silverpay.sim import control, login, v2_wire, v3_wire
 from silverpay.sim.config import SimConfig
+from silverpay.sim.mp import control as mp_control
+from silverpay.sim.mp import wire as mp_wire
 from silverpay.sim.simulator import Simulator
 
 
@@ -20,7 +22,7 @@ def create_sim_app(config: SimConfig, *, http: httpx.AsyncClient | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(sim.notifier.run()), asyncio.create_task(sim.run_refunds())]
+        tasks = [asyncio.create_task(sim.notifier.run()), asyncio.create_task(sim.run_timers())]
         try:
             yield
         finally:
@@ -31,7 +33,8 @@ def create_sim_app(config: SimConfig, *, http: httpx.AsyncClient | None = None) 
 
     app = FastAPI(
         title="silverpay WeChat simulator",
-        description="An offline, stateful imitation of WeChat login and WeChat Pay, with a control API.",
+        description="An offline, stateful imitation of WeChat login, WeChat Pay and the mini-program platform's "
+        "shipping management, with a control API.",
         lifespan=lifespan,
     )
     app.state.sim = sim
@@ -41,4 +44,6 @@ def create_sim_app(config: SimConfig, *, http: httpx.AsyncClient | None = None) 
     app.include_router(v2_wire.router(sim))
     app.include_router(v3_wire.router(sim))
     app.include_router(control.router(sim))
+    app.include_router(mp_wire.router(sim))
+    app.include_router(mp_control.router(sim))
     return app

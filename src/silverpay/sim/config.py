@@ -41,6 +41,10 @@ NOTIFY_TIMEOUT_S = 5.0
 CODE_TTL_S = 300
 PREPAY_TTL_S = 2 * 3600
 CLOSE_MIN_AGE_S = 5 * 60
+# Shipping management. WeChat publishes no auto-confirm period (SHIPPING.md §1.6 [unsure]); the
+# simulator's default is 10 days after shipping completes, settlement at confirmation.
+AUTO_CONFIRM_S = 10 * 86400
+REMIND_SHIPPING_AFTER_S = 48 * 3600
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,17 @@ class App:
     appid: str
     secret: str
     mch_id: str | None  # the merchant the mini-program is bound to for payments, if any
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    """A mini-program's message-push settings (console: 开发设置 > 消息推送)."""
+
+    url: str
+    token: str = field(repr=False)
+    aes_key: str = field(default="", repr=False)  # EncodingAESKey: 43 characters (safe mode)
+    mode: str = "plain"  # plain | safe
+    format: str = "json"  # json | xml
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,9 @@ class SimConfig:
     state_path: str | None = None  # SQLite file that keeps trades across restarts
     platform_key_pem: bytes | None = None  # the platform's RSA private key; generated when absent
     platform_mode: str = "certificate"  # one of PLATFORM_MODES
+    auto_confirm_s: float = AUTO_CONFIRM_S  # shipped → receipt confirmed automatically (simulated time)
+    settlement_delay_s: float = 0.0  # receipt confirmed → settled
+    pushes: dict[str, PushConfig] = field(default_factory=dict)  # by appid: applied at start
 
     @classmethod
     def single(
@@ -97,6 +115,9 @@ class SimConfig:
         state_path: str | None = None,
         platform_key_pem: bytes | None = None,
         platform_mode: str = "certificate",
+        push: PushConfig | None = None,
+        auto_confirm_s: float = AUTO_CONFIRM_S,
+        settlement_delay_s: float = 0.0,
     ) -> SimConfig:
         if platform_mode not in PLATFORM_MODES:
             raise ValueError(f"platform_mode must be one of {', '.join(PLATFORM_MODES)}")
@@ -108,4 +129,7 @@ class SimConfig:
             state_path=state_path,
             platform_key_pem=platform_key_pem,
             platform_mode=platform_mode,
+            auto_confirm_s=auto_confirm_s,
+            settlement_delay_s=settlement_delay_s,
+            pushes={appid: push} if push is not None else {},
         )

@@ -29,6 +29,22 @@ class Faults(BaseModel):
         "SUCCESS", description="how accepted refunds end"
     )
     refund_delay_s: float = Field(1.0, ge=0, le=86400, description="simulated seconds a refund stays PROCESSING")
+    # The mini-program platform (access tokens, shipping management, message pushes)
+    mp_token_error_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of shipping-API calls answering 40001 (token invalid), no effect"
+    )
+    shipping_error_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of shipping-API calls answering -1 (system busy), no effect"
+    )
+    shipping_hang_rate: float = Field(0.0, ge=0, le=1, description="fraction of shipping-API calls that hang")
+    shipping_hang_s: float = Field(30.0, ge=0, le=600, description="how long a hanging shipping-API call hangs")
+    shipping_hang_after_effect: bool = Field(
+        False, description="a hanging call takes effect first (the caller times out not knowing it landed)"
+    )
+    shipping_payment_delay_s: float = Field(
+        0.0, ge=0, le=86400, description="a payment is unknown to shipping management (10060001) this long after it"
+    )
+    push_drop_rate: float = Field(0.0, ge=0, le=1, description="fraction of message pushes never sent")
 
 
 class FaultInjector:

@@ -6,6 +6,9 @@ attempt in its own task. Every attempt is recorded for `GET /sim/v1/notification
 A v2 delivery is signed inside its XML body once. A v3 delivery is signed in ``Wechatpay-*``
 headers at every attempt (the merchant refuses timestamps older than 5 minutes, and retries run
 for a day), and only an HTTP 200 or 204 acknowledges it (SPEC §3.4).
+
+Other kinds of delivery (the mini-program's message pushes) name a :class:`Channel`: their own
+retry delays and their own idea of an acknowledgement; their URL and body are complete as queued.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -35,6 +39,15 @@ V3_CONTENT_TYPE = {"Content-Type": "application/json"}
 V3Signer = Callable[[bytes], dict[str, str]]
 
 
+@dataclass(frozen=True)
+class Channel:
+    """How deliveries of one kind are retried and acknowledged (payment and refund notifications
+    use the pay platform's rules above)."""
+
+    retry_delays_s: tuple[float, ...]
+    accepted: Callable[[httpx.Response], bool]
+
+
 class Notifier:
     def __init__(
         self,
@@ -46,6 +59,7 @@ class Notifier:
         time_scale: float = 1.0,
         retry_delays_s: tuple[int, ...] = NOTIFY_RETRY_DELAYS_S,
         sign_v3: V3Signer | None = None,
+        channels: dict[str, Channel] | None = None,
     ) -> None:
         self._state = state
         self._clock = clock
@@ -54,6 +68,7 @@ class Notifier:
         self._time_scale = time_scale
         self._retry_delays_s = retry_delays_s
         self._sign_v3 = sign_v3
+        self._channels = channels or {}
         self._wake = asyncio.Event()
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -63,11 +78,27 @@ class Notifier:
     def max_attempts(self) -> int:
         return len(self._retry_delays_s) + 1
 
+    def _delays(self, delivery: Delivery) -> tuple[float, ...]:
+        channel = self._channels.get(delivery.kind)
+        return channel.retry_delays_s if channel else self._retry_delays_s
+
     def enqueue(
-        self, kind: str, mch_id: str, out_trade_no: str, url: str, body: str, *, api: ApiVersion = ApiVersion.V2
+        self,
+        kind: str,
+        mch_id: str,
+        out_trade_no: str,
+        url: str,
+        body: str,
+        *,
+        api: ApiVersion = ApiVersion.V2,
+        drop_rate: float | None = None,
+        content_type: str | None = None,
     ) -> Delivery:
+        """Queue a delivery; ``drop_rate`` overrides the ``notify_drop_rate`` fault (pushes have
+        their own), and a delivery with a ``content_type`` is never duplicated nor delayed."""
         faults = self._injector.faults
         now = self._clock.now()
+        own = content_type is not None
         delivery = Delivery(
             id=secrets.token_hex(8),
             kind=kind,
@@ -76,11 +107,12 @@ class Notifier:
             url=url,
             body=body,
             created_at=now,
-            next_at=now + faults.notify_delay_s,
-            duplicate=self._injector.roll(faults.notify_duplicate_rate),
+            next_at=now + (0.0 if own else faults.notify_delay_s),
+            duplicate=False if own else self._injector.roll(faults.notify_duplicate_rate),
             api=api,
+            content_type=content_type,
         )
-        if self._injector.roll(faults.notify_drop_rate):
+        if self._injector.roll(faults.notify_drop_rate if drop_rate is None else drop_rate):
             delivery.dropped, delivery.next_at = True, None
             self._record(delivery, 0, None, "", acknowledged=False, error="dropped by fault injection")
         else:
@@ -127,12 +159,13 @@ class Notifier:
             number = delivery.attempts
             copies = 2 if delivery.duplicate else 1
             results = await asyncio.gather(*(self._post(delivery, number, dup > 0) for dup in range(copies)))
+            delays = self._delays(delivery)
             if any(results):
                 delivery.acknowledged, delivery.next_at = True, None
-            elif number >= self.max_attempts:
+            elif number >= len(delays) + 1:
                 delivery.next_at = None
             else:
-                delivery.next_at = self._clock.now() + self._retry_delays_s[number - 1] * self._time_scale
+                delivery.next_at = self._clock.now() + delays[number - 1] * self._time_scale
             if delivery.next_at is None:
                 self._active.pop(delivery.id, None)
             self._state.save_delivery(delivery)
@@ -141,6 +174,8 @@ class Notifier:
             self.wake()
 
     def _headers(self, delivery: Delivery, body: bytes) -> dict[str, str]:
+        if delivery.content_type is not None:
+            return {"Content-Type": delivery.content_type}
         if delivery.api is not ApiVersion.V3:
             return V2_HEADERS
         if self._sign_v3 is None:
@@ -157,8 +192,13 @@ class Notifier:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             self._record(delivery, number, None, "", acknowledged=False, error=error, duplicate=duplicate)
             return False
-        v3 = delivery.api is ApiVersion.V3
-        acknowledged = reply_accepted(response.status_code) if v3 else is_acknowledged(response)
+        channel = self._channels.get(delivery.kind)
+        if channel is not None:
+            acknowledged = channel.accepted(response)
+        elif delivery.api is ApiVersion.V3:
+            acknowledged = reply_accepted(response.status_code)
+        else:
+            acknowledged = is_acknowledged(response)
         answer = response.text[:2000]
         self._record(delivery, number, response.status_code, answer, acknowledged=acknowledged, duplicate=duplicate)
         return acknowledged

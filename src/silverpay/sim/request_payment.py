@@ -75,6 +75,7 @@ def request_payment(sim: Simulator, sheet: PaymentSheet) -> str:
         raise PaymentRefused(400, "支付失败")  # the trade stays NOTPAY: the user may try again
 
     trades.mark_paid(sim.state, trade, now)
+    sim.shipping.on_paid(trade, now)
     if trade.notify_url:  # seeded trades may have none
         sim.notifier.enqueue("payment", trade.mch_id, trade.out_trade_no, trade.notify_url,
                              payment_body(trade, merchant, now), api=trade.api)  # fmt: skip

@@ -1,4 +1,5 @@
-"""One simulated WeChat platform: its configuration, state, clock, faults, keys and notifier."""
+"""One simulated WeChat platform: its configuration, state, clock, faults, keys and notifier, and
+the mini-program platform's tokens, shipping management and pushes beside the pay platform."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from silverpay.sim.clock import SimClock
 from silverpay.sim.config import PLATFORM_MODES, Merchant, SimConfig
 from silverpay.sim.core.refunds import finish_due
 from silverpay.sim.faults import FaultInjector
+from silverpay.sim.mp.pushes import CHANNEL, PUSH_KIND, Pusher
+from silverpay.sim.mp.shipping import Shipping
+from silverpay.sim.mp.store import MpState
 from silverpay.sim.notifications import refund_body
 from silverpay.sim.notifier import Notifier
 from silverpay.sim.persistence import InMemory, Persistence, SqliteFile
@@ -24,6 +28,7 @@ class Simulator:
         self.config = config
         persistence: Persistence = SqliteFile(config.state_path) if config.state_path else InMemory()
         self.state = SimState(persistence)
+        self.mp_state = MpState(persistence)
         self.clock = SimClock(offset_s=float(self.state.meta.get("clock_offset_s", 0.0)))
         self.injector = FaultInjector(config.seed)
         self.platform_mode = str(self.state.meta.get("platform_mode", config.platform_mode))
@@ -31,7 +36,10 @@ class Simulator:
         # Notifications go to whatever notify_url a merchant gave, so no base URL and no proxies.
         self.http = http or httpx.AsyncClient(trust_env=False)
         self.notifier = Notifier(self.state, self.clock, self.injector, self.http, time_scale=config.time_scale,
-                                 sign_v3=self.sign_notification)  # fmt: skip
+                                 sign_v3=self.sign_notification, channels={PUSH_KIND: CHANNEL})  # fmt: skip
+        self.shipping = Shipping(config, self.state, self.mp_state, self.injector,
+                                 Pusher(self.mp_state, self.notifier, self.injector))  # fmt: skip
+        self._apply_push_config()
 
     @functools.cached_property
     def platform(self) -> Platform:
@@ -42,6 +50,14 @@ class Simulator:
         if not self.config.platform_key_pem and not kept:
             self.state.set_meta("platform_key_pem", platform.key_pem().decode())
         return platform
+
+    def _apply_push_config(self) -> None:
+        """Push settings given at start (CLI, environment) win over those a state file kept."""
+        for appid, push in self.config.pushes.items():
+            app = self.mp_state.app(appid)
+            app.push_url, app.push_token, app.push_aes_key = push.url, push.token, push.aes_key
+            app.push_mode, app.push_format = push.mode, push.format
+            self.mp_state.save_app(app)
 
     def merchant(self, mch_id: str) -> Merchant | None:
         return self.config.merchants.get(mch_id)
@@ -66,9 +82,15 @@ class Simulator:
     def advance_clock(self, seconds: float) -> float:
         now = self.clock.advance(seconds)
         self.state.set_meta("clock_offset_s", self.clock.offset_s)
-        self.finish_refunds()
-        self.notifier.wake()
+        self.run_due()
         return now
+
+    def run_due(self) -> None:
+        """What the passing of (simulated) time does: refunds finish, then shipping's timers
+        (auto-confirmation, settlement, the 48-hour reminder) fire; pushes and notifications go out."""
+        self.finish_refunds()
+        self.shipping.tick(self.clock.now())
+        self.notifier.wake()
 
     def finish_refunds(self) -> None:
         """Refunds whose processing time has passed reach their outcome and are notified."""
@@ -82,9 +104,10 @@ class Simulator:
             self.notifier.enqueue("refund", refund.mch_id, refund.out_trade_no, refund.notify_url, body,
                                   api=refund.api)  # fmt: skip
 
-    async def run_refunds(self, every_s: float = 0.05) -> None:
+    async def run_timers(self, every_s: float = 0.05) -> None:
         while True:
             self.finish_refunds()
+            self.shipping.tick(self.clock.now())
             await asyncio.sleep(every_s)
 
     async def aclose(self) -> None:

@@ -120,7 +120,7 @@ class Delivery:
     """One notification to deliver, with its retry position."""
 
     id: str
-    kind: str  # "payment" or "refund"
+    kind: str  # "payment", "refund" or "mp_push" (a mini-program message push)
     mch_id: str
     out_trade_no: str
     url: str
@@ -132,6 +132,7 @@ class Delivery:
     dropped: bool = False
     duplicate: bool = False  # fault: every attempt is sent twice
     api: ApiVersion = ApiVersion.V2  # v3 deliveries are signed afresh at every attempt, acknowledged by status
+    content_type: str | None = None  # set for deliveries complete as queued (message pushes)
 
 
 @dataclass
