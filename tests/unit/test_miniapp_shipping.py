@@ -292,7 +292,7 @@ async def test_the_token_never_reaches_the_logs(harness: SimHarness, caplog: pyt
     paid = await seed_paid(harness)
     await client.get_order(OrderKey.of_transaction(paid.transaction_id))
     value = await token(harness)
-    assert "HTTP Request: POST http://sim.test/wxa/sec/order/get_order?access_token=***" in caplog.text
+    assert "HTTP Request: POST http://sim.test/wxa/sec/order/get_order?access_token=[redacted]" in caplog.text
     assert value not in caplog.text and DEMO_SECRET not in caplog.text
     assert "get_token" not in repr(client) and value not in repr(client)
 

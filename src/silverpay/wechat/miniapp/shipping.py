@@ -42,7 +42,7 @@ from silverpay.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from silverpay.redact import redact_http_logs
+from silverpay.logs import redact_url_secrets
 from silverpay.wechat.miniapp.token import TokenProvider
 from silverpay.wechat.miniapp.wire import BUSY, errcode_of, errmsg_of, post_json
 
@@ -389,7 +389,7 @@ class ShippingClient:
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
-        redact_http_logs()  # the token rides in the query string, which httpx logs at INFO
+        redact_url_secrets()  # the token rides in the query string, which httpx logs at INFO
 
     async def upload_shipping_info(self, info: ShippingInfo) -> UploadResult:
         """Record (or, once, change) the shipping of a payment."""

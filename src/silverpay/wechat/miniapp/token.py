@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from silverpay.errors import UpstreamMisconfigured, UpstreamRejected, UpstreamUnavailable
-from silverpay.redact import redact_http_logs
+from silverpay.logs import redact_url_secrets
 from silverpay.wechat.miniapp.wire import BUSY, errcode_of, errmsg_of, post_json
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ async def stable_token(
 ) -> AccessToken:
     """One getStableAccessToken call. :class:`UpstreamMisconfigured` for a wrong appid or secret,
     :class:`UpstreamUnavailable` for busy, quota and transport failures (retry later)."""
-    redact_http_logs()
+    redact_url_secrets()
     payload = {"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force_refresh}
     body = await post_json(http, base_url.rstrip("/") + STABLE_TOKEN_PATH, payload, what="stable_token")
     errcode = errcode_of(body)
@@ -101,7 +101,7 @@ class CachedTokenProvider:
         self._value = ""
         self._refresh_at = 0.0
         self._fetches = 0  # completed fetches: a caller that waited on the lock may use a newer one
-        redact_http_logs()
+        redact_url_secrets()
 
     def __repr__(self) -> str:
         return f"CachedTokenProvider(appid={self.appid!r})"
