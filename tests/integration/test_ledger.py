@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 
 from silverpay.domain.orders import OrderStatus
 from silverpay.store.db import Database, PoolSettings, open_database
-from silverpay.store.ledger import LEASE_S, CoreLedger, Due, Ledger
+from silverpay.store.ledger import LEASE_S, CoreLedger, Due, Ledger, Settlement
 from silverpay.store.ledger_pg import APPLICATION_NAME
 from silverpay.store.migrate import upgrade
 from silverpay.store.models import Order, OrderEvent, Product, User
@@ -181,3 +181,30 @@ async def test_a_connection_dropped_while_idle_is_replaced_at_begin(db: tuple[Da
                            {"name": APPLICATION_NAME})  # fmt: skip
     async with ledger.transaction() as tx:
         assert await tx.lock(order_id) is not None
+
+
+def settlement(number: str, amount_fen: int = 100, key: str | None = None) -> Settlement:
+    return Settlement(number, amount_fen, "4200000001", NOW, NOW, "notify", {"outcome": "settled", "sign": "x"}, key)
+
+
+async def test_settle_at_once_is_the_guarded_move_in_one_statement(db: tuple[Database, Ledger]) -> None:
+    database, ledger = db
+    (order_id,) = await seed(database)
+    order = await ledger.get(order_id)
+    assert order is not None
+    if isinstance(ledger, CoreLedger):  # one statement needs PostgreSQL's data-modifying CTEs
+        assert await ledger.settle_at_once(settlement(order.out_trade_no)) is False
+        return
+    assert await ledger.settle_at_once(settlement(order.out_trade_no, 99)) is False  # another amount: not here
+    results = await asyncio.gather(
+        *(ledger.settle_at_once(settlement(order.out_trade_no, key="EV-1:n")) for _ in range(4))
+    )
+    assert sorted(results) == [False, False, False, True]  # concurrent copies: one moves
+    paid = await ledger.get(order_id)
+    assert paid is not None and (paid.status, paid.transaction_id, paid.paid_at) == ("PAID", "4200000001", NOW)
+    assert await events(database, order_id) == [
+        ("status", {"from": "PAYING", "to": "PAID", "source": "notify"}),
+        ("wechat.notify", {"outcome": "settled", "sign": "[redacted]"}),
+    ]
+    async with ledger.transaction() as tx:
+        assert await tx.first_delivery("EV-1:n", order_id, now=NOW) is False  # recorded with the move

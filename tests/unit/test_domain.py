@@ -130,3 +130,10 @@ def test_a_paid_order_refunds_another_attempts_payment(status: OrderStatus) -> N
     assert decision.action is Action.REFUND_SURPLUS and "second payment T2" in decision.reason
     assert decide(S.PAYING, 1000, None, W.SUCCESS, 1000, "T2", other_attempt=True).action is Action.SETTLE
     assert decide(status, 1000, "T1", W.SUCCESS, 999, "T2", other_attempt=True).action is Action.FLAG
+
+
+@pytest.mark.parametrize("status", [S.CREATED, S.PAYING])
+def test_what_the_ledger_settles_at_once_is_what_decide_settles(status: OrderStatus) -> None:
+    """store/ledger_pg.py settles a notification in one statement when the order is open under this
+    very number and the amounts match: exactly where the rule answers SETTLE."""
+    assert decide(status, 1000, None, W.SUCCESS, 1000, "T1").action is Action.SETTLE

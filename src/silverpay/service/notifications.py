@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from silverpay.clock import utc
+from silverpay.domain.orders import Action, WechatTradeState
 from silverpay.errors import NotFound, NotificationRejected
 from silverpay.service import refunds
 from silverpay.service.context import ServiceContext
 from silverpay.service.payments import apply_trade, trade_detail
 from silverpay.service.refunds import delivery_detail
+from silverpay.store.ledger import Settlement
 from silverpay.wechat.gateway import PaymentNotice, RefundNotice
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,13 @@ async def settle_payment(ctx: ServiceContext, notice: PaymentNotice) -> Ack:
     trade = notice.trade
     detail = {"verified": True, "sign_type": notice.signature, **trade_detail(trade),
               **(delivery_detail(notice.delivery) if notice.delivery else {})}  # fmt: skip
+    if trade.state is WechatTradeState.SUCCESS:  # the common case: one statement where the database allows
+        paid_at = trade.paid_at if trade.paid_at is not None else now
+        settlement = Settlement(trade.out_trade_no, trade.amount_fen, trade.transaction_id or None, utc(paid_at),
+                                utc(now), "notify", {**detail, "outcome": Action.SETTLE.value},
+                                notice.delivery.key if notice.delivery else None)  # fmt: skip
+        if await ctx.ledger.settle_at_once(settlement):
+            return Ack(True)
     async with ctx.ledger.transaction() as tx:
         order = await tx.lock_by_out_trade_no(trade.out_trade_no)
         if order is None:

@@ -188,8 +188,9 @@ async def apply_refund(
     if new is RefundStatus.PROCESSING or new is current:
         return "pending"
     refund.status = new.value
-    tx.event(order, "refund.status", {"out_refund_no": refund.out_refund_no, "from": current.value, "to": new.value,
-                                      "amount_fen": refund.amount_fen, "surplus": refund.surplus}, now=utc(now))  # fmt: skip
+    change = {"out_refund_no": refund.out_refund_no, "from": current.value, "to": new.value,
+              "amount_fen": refund.amount_fen, "surplus": refund.surplus}  # fmt: skip
+    tx.event(order, "refund.status", change, now=utc(now))
     if new.final:
         refund.next_check_at = None
     if new is RefundStatus.SUCCESS:

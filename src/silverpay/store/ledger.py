@@ -106,6 +106,20 @@ class Named(Protocol):
     def out_trade_no(self) -> str: ...
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """A verified payment to settle at once (see :meth:`Ledger.settle_at_once`)."""
+
+    out_trade_no: str
+    amount_fen: int
+    transaction_id: str | None
+    paid_at: datetime
+    now: datetime
+    source: str
+    notify_detail: dict[str, Any]  # the notification's own event, outcome included
+    delivery_key: str | None = None
+
+
 @dataclass
 class PendingEvent:
     order_id: int | None
@@ -195,6 +209,13 @@ class Due(StrEnum):
 
 class Ledger(Protocol):
     def transaction(self) -> contextlib.AbstractAsyncContextManager[LedgerTx]: ...
+
+    async def settle_at_once(self, payment: Settlement) -> bool:
+        """The common case of a payment notification in one statement, where the database can do it
+        (PostgreSQL): the order under this very number, open, of this amount, becomes PAID with its two
+        events (and the delivery recorded) — exactly what ``decide`` answers SETTLE for. False when
+        anything else holds, or the backend cannot: the caller then takes the general path."""
+        ...
 
     async def get(self, order_id: int) -> OrderRow | None:
         """The order as committed now, unlocked (what a caller reads before deciding to act)."""
@@ -435,6 +456,9 @@ class CoreLedger:
             await tx.flush()
             tx.conn = None
 
+    async def settle_at_once(self, payment: Settlement) -> bool:
+        return False  # one statement needs data-modifying CTEs: the general path is as fast here
+
     async def get(self, order_id: int) -> OrderRow | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(_GET, {"id": order_id})).first()
@@ -472,4 +496,15 @@ def detail_json(detail: dict[str, Any]) -> str:
     return json.dumps(detail)
 
 
-__all__ = ["COLUMNS", "LEASE_S", "CoreLedger", "Due", "Ledger", "LedgerTx", "OrderRow", "detail_json", "redact"]
+__all__ = [
+    "COLUMNS",
+    "LEASE_S",
+    "CoreLedger",
+    "Due",
+    "Ledger",
+    "LedgerTx",
+    "OrderRow",
+    "Settlement",
+    "detail_json",
+    "redact",
+]
