@@ -91,6 +91,8 @@ async def _seed_orders(database_url: str, prefix: str, n: int, owner: tuple[int,
     try:
         async with engine.begin() as db:
             await db.execute(insert(Order), rows)
+        async with engine.connect() as db:  # statistics as a live database has them, for both servers' plans
+            await db.execute(text("ANALYZE orders"))
     finally:
         await engine.dispose()
     return numbers

@@ -75,14 +75,16 @@ _RECORD_REJECTION = (
 )
 # A payment notification's common case, one statement (one round trip, no BEGIN/COMMIT): lock the row,
 # move it if open and of this amount, record the delivery and both events. Under READ COMMITTED a
-# concurrent copy waits on the lock, then sees the PAID row and moves nothing.
+# concurrent copy waits on the lock, then sees the PAID row and moves nothing. The UPDATE finds its row
+# by primary key from the locked one (not by joining the CTE), so even a plan cached while the table
+# was small stays an index lookup.
 _SETTLE_AT_ONCE = """
 WITH locked AS (
     SELECT id, status FROM orders WHERE out_trade_no = $1 FOR UPDATE
 ), moved AS (
-    UPDATE orders o SET status = 'PAID', transaction_id = $3, paid_at = $4, updated_at = $5, next_check_at = NULL
-    FROM locked WHERE o.id = locked.id AND locked.status = ANY($8::text[]) AND o.amount_fen = $2
-    RETURNING o.id, o.out_trade_no, locked.status AS was
+    UPDATE orders SET status = 'PAID', transaction_id = $3, paid_at = $4, updated_at = $5, next_check_at = NULL
+    WHERE id = (SELECT id FROM locked) AND (SELECT status FROM locked) = ANY($8::text[]) AND amount_fen = $2
+    RETURNING id, out_trade_no, (SELECT status FROM locked) AS was
 ), delivered AS (
     INSERT INTO notification_deliveries (key, order_id, created_at)
     SELECT $7::text, id, $5 FROM moved WHERE $7::text IS NOT NULL
@@ -276,7 +278,10 @@ class PgLedger:
                 try:
                     await transaction.start()
                 except _DEAD:
-                    conn.terminate()  # the pool replaces a closed connection
+                    # The pool replaces a closed connection; asyncpg may already have released the
+                    # proxy when it saw the socket close, and then there is nothing left to terminate.
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        conn.terminate()
                     if attempt == 2:
                         raise
                     continue
