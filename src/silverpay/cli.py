@@ -8,6 +8,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from silverpay.commands.admin import admin_app
 from silverpay.demo import defaults as demo_defaults
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="WeChat mini-program payments.")
@@ -268,6 +269,7 @@ def reconcile_command(
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
 
 
 @db_app.command("upgrade")

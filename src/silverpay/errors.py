@@ -23,6 +23,7 @@
     └── RequestError                 the caller asked for something we will not do
         ├── InvalidRequest           400: malformed or out of range
         ├── Unauthorized             401: no or bad token
+        ├── Forbidden                403: authenticated, but the role does not allow it
         ├── NotFound                 404: absent, or not the caller's
         └── Conflict                 409: the resource's state forbids it
 
@@ -150,6 +151,11 @@ class InvalidRequest(RequestError):
 class Unauthorized(RequestError):
     code = "UNAUTHORIZED"
     status = 401
+
+
+class Forbidden(RequestError):
+    code = "FORBIDDEN"
+    status = 403
 
 
 class NotFound(RequestError):

@@ -3,13 +3,16 @@ a sync dependency would cost a hop to the thread pool on every request."""
 
 from __future__ import annotations
 
+import enum
 import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from silverpay.errors import Unauthorized
+from silverpay.errors import Forbidden, Unauthorized
 from silverpay.service.auth import authenticate
 from silverpay.service.context import ServiceContext
 
@@ -39,14 +42,49 @@ async def current_user_id(
     return await authenticate(ctx, _token(credentials))
 
 
-async def require_admin(
+class Role(enum.IntEnum):
+    """Operator roles, each including the ones below it: viewer reads; support re-queries, closes and
+    resends; finance refunds and resolves reconciliation; owner manages users, products and settings."""
+
+    VIEWER = 1
+    SUPPORT = 2
+    FINANCE = 3
+    OWNER = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who acts on the operator API: a person (operator_id set) or the machine token (owner role)."""
+
+    role: Role
+    operator_id: int | None = None
+    name: str = "admin-token"
+
+
+async def current_operator(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)]
-) -> None:
+) -> Operator:
     expected: str = request.app.state.admin_token
     given = _token(credentials)
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized("operator token required")
+    return Operator(role=Role.OWNER)
+
+
+def require(role: Role) -> Callable[..., Awaitable[Operator]]:
+    """A dependency admitting operators of `role` or above; the server enforces it on every action."""
+
+    async def operator_with_role(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
+        if operator.role < role:
+            raise Forbidden(f"role {role.name.lower()} required")
+        return operator
+
+    return operator_with_role
 
 
 UserId = Annotated[int, Depends(current_user_id)]
-Admin = Depends(require_admin)
+Admin = Depends(require(Role.VIEWER))
+Viewer = Annotated[Operator, Depends(require(Role.VIEWER))]
+Support = Annotated[Operator, Depends(require(Role.SUPPORT))]
+Finance = Annotated[Operator, Depends(require(Role.FINANCE))]
+Owner = Annotated[Operator, Depends(require(Role.OWNER))]

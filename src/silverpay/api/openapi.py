@@ -17,6 +17,7 @@ from silverpay.api.schemas import ErrorOut
 DESCRIPTIONS = {
     400: "Bad request: a body that cannot be decoded, or a value the service refuses",
     401: "Missing, invalid or expired token (`UNAUTHORIZED`, `TOKEN_EXPIRED`)",
+    403: "Authenticated, but the operator's role does not allow this action (`FORBIDDEN`)",
     404: "No such resource (also an id that is not a positive 64-bit integer)",
     408: "The request body did not arrive in time (`REQUEST_TIMEOUT`)",
     409: "The resource's state forbids it",

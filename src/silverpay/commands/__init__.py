@@ -1,0 +1,1 @@
+"""Command groups of the `silverpay` CLI, one module each; `silverpay.cli` registers them."""
