@@ -141,14 +141,17 @@ def serve(
     from silverpay.errors import ConfigError
     from silverpay.logs import configure
 
-    configure()
     try:
-        Settings().check_ready()  # here, before the processes start
+        settings = Settings()
+        configure(fmt=settings.log_format)
+        settings.check_ready()  # here, before the processes start
     except ConfigError as error:
         console.print(f"[red]configuration error:[/] {error.message}")
         raise typer.Exit(2) from None
+    # log_config=None: uvicorn's own loggers go through ours (one format, request ids included).
     uvicorn.run("silverpay.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", access_log=access_log, log_level="info")  # fmt: skip
+                loop="uvloop", http="httptools", access_log=access_log, log_level="info",
+                log_config=None)  # fmt: skip
 
 
 @app.command()
@@ -196,8 +199,8 @@ def worker() -> None:
     from silverpay.logs import configure
     from silverpay.store.migrate import upgrade
 
-    configure()
     settings = Settings()
+    configure(fmt=settings.log_format)
     try:
         settings.check_ready()
     except ConfigError as error:

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     demo_mode: bool = False
     database_url: str = DEFAULT_DATABASE_URL
     auto_migrate: bool = True  # run Alembic migrations when the service starts
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
 
     wechat_appid: str = ""
     wechat_secret: SecretStr = SecretStr("")

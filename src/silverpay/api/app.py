@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 from silverpay.api import errors, openapi
 from silverpay.api.limits import BODY_TIMEOUT_S, MAX_BODY_BYTES, BodyLimits
-from silverpay.api.routes import admin, auth, orders, products, reconciliations, wechat
+from silverpay.api.request_id import RequestId
+from silverpay.api.routes import admin, auth, health, orders, products, reconciliations, wechat
 from silverpay.bootstrap import WechatPay, built
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
@@ -74,15 +75,11 @@ def create_app(
     app.state.admin_token = settings.admin_token.get_secret_value()
     errors.install(app)
     app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
+    app.add_middleware(RequestId)  # outermost: every answer carries X-Request-Id, even a 413
     app.router.routes.extend(wechat.routes)
-    for module in (auth, products, orders, admin, reconciliations):
+    for module in (auth, products, orders, admin, reconciliations, health):
         app.include_router(module.router)
     openapi.install(app, wechat.OPENAPI_PATHS)
-
-    @app.get("/healthz", tags=["operator"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app
 
 
@@ -90,5 +87,6 @@ def app_from_environment() -> FastAPI:
     """The app as `silverpay serve` runs it, in each server process: settings from the environment."""
     from silverpay.logs import configure
 
-    configure()
-    return create_app(Settings())
+    settings = Settings()
+    configure(fmt=settings.log_format)
+    return create_app(settings)
