@@ -3,15 +3,14 @@ a sync dependency would cost a hop to the thread pool on every request."""
 
 from __future__ import annotations
 
-import enum
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from silverpay.domain.operators import Operator, Role
 from silverpay.errors import Forbidden, Unauthorized
 from silverpay.service.auth import authenticate
 from silverpay.service.context import ServiceContext
@@ -40,25 +39,6 @@ async def current_user_id(
     ctx: Context, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_user_bearer)]
 ) -> int:
     return await authenticate(ctx, _token(credentials))
-
-
-class Role(enum.IntEnum):
-    """Operator roles, each including the ones below it: viewer reads; support re-queries, closes and
-    resends; finance refunds and resolves reconciliation; owner manages users, products and settings."""
-
-    VIEWER = 1
-    SUPPORT = 2
-    FINANCE = 3
-    OWNER = 4
-
-
-@dataclass(frozen=True, slots=True)
-class Operator:
-    """Who acts on the operator API: a person (operator_id set) or the machine token (owner role)."""
-
-    role: Role
-    operator_id: int | None = None
-    name: str = "admin-token"
 
 
 async def current_operator(
