@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
+from silverpay import console
 from silverpay.api import errors, openapi
 from silverpay.api.limits import BODY_TIMEOUT_S, MAX_BODY_BYTES, BodyLimits
 from silverpay.api.request_id import RequestId
@@ -83,6 +84,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(operators.session_router)
     openapi.install(app, wechat.OPENAPI_PATHS)
+    console.install(app, timezone=settings.console_timezone)
     return app
 
 

@@ -1,0 +1,226 @@
+"""The console's pages and actions at ``/console/``. Every read and every action calls the same
+service function as the ``/api/v1/admin/...`` endpoint that does it; this module only turns forms
+into arguments and answers into pages (or, for htmx, the fragment it swaps)."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse
+
+from silverpay.api.deps import Context
+from silverpay.console import views
+from silverpay.console.auth import (
+    SESSION_COOKIE,
+    AsFinance,
+    AsOwner,
+    AsViewer,
+    SignedIn,
+    client_ip,
+    form_of,
+    secure_cookie,
+)
+from silverpay.console.i18n import LANGUAGES, translator
+from silverpay.console.render import LANG_COOKIE, render, viewer_of
+from silverpay.domain.money import parse_yuan
+from silverpay.errors import InvalidRequest, RequestError, Throttled, Unauthorized, UpstreamError
+from silverpay.service import admin, catalogue, operators, reconcile, refunds
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+LOGIN_CSRF_COOKIE = "silverpay_login_csrf"
+
+
+def _next(value: str | None) -> str:
+    return value if value and value.startswith("/console/") and "//" not in value else "/console/orders"
+
+
+# Signing in and out ------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/console/orders", status_code=303)
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "", expired: str = "", signed_out: str = "") -> HTMLResponse:
+    viewer = viewer_of(request)
+    _ = translator(viewer.lang)
+    message, kind = "", ""
+    if expired:
+        message, kind = _("Your session has ended; please sign in again."), "warn"
+    elif signed_out:
+        message, kind = _("You have been signed out."), "ok"
+    return _login_form(request, next, message, kind)
+
+
+def _login_form(request: Request, next_path: str, message: str, kind: str, *, email: str = "",
+                status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:  # fmt: skip
+    """The sign-in form, with a fresh pre-session CSRF token (a cookie and the same value in the form)."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", viewer_of(request, csrf=token), status=status, headers=headers,
+                      next=_next(next_path), message=message, message_kind=kind, email=email)  # fmt: skip
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie(request),
+                        path="/console/login")  # fmt: skip
+    return response
+
+
+@router.post("/login")
+async def login(request: Request, ctx: Context) -> Response:
+    form = await form_of(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    next_path = _next(form.get("next"))
+    email = form.get("email", "")[:254]
+    if not expected or not secrets.compare_digest(expected, form.get("csrf_token", "")):
+        return _login_form(request, next_path, "CSRF: reload the page", "error", email=email, status=403)
+    try:
+        signed_in = await operators.login(ctx, email, form.get("password", ""), client_ip(request))
+    except Throttled as locked:
+        return _login_form(request, next_path, locked.message, "error", email=email, status=429,
+                           headers={"Retry-After": str(locked.retry_after_s)})  # fmt: skip
+    except Unauthorized as refused:
+        return _login_form(request, next_path, refused.message, "error", email=email, status=401)
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(SESSION_COOKIE, signed_in.session_token, httponly=True, samesite="strict",
+                        secure=secure_cookie(request), path="/")  # fmt: skip
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, ctx: Context, session: AsViewer) -> RedirectResponse:
+    await operators.logout(ctx, session.session_token)
+    response = RedirectResponse("/console/login?signed_out=1", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure_cookie(request))
+    return response
+
+
+@router.get("/lang/{language}")
+async def choose_language(language: str, next: str = "/console/orders") -> RedirectResponse:
+    target = next if next.startswith("/console/") and "//" not in next else "/console/orders"
+    response = RedirectResponse(target, status_code=303)
+    if language in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, language, samesite="strict", path="/console", max_age=365 * 86400)
+    return response
+
+
+# The order page -----------------------------------------------------------------------------------
+
+
+async def _order_page(request: Request, ctx: Context, session: SignedIn, order_id: int, *,
+                      message: str = "", kind: str = "ok", status: int = 200) -> HTMLResponse:  # fmt: skip
+    order = await admin.order_detail(ctx, order_id)
+    return render(
+        request, "order.html", viewer_of(request, session.operator, session.csrf), status=status,
+        order=order, timeline=views.timeline(order), actions=views.actions(order, session.operator.role),
+        refundable_fen=views.refundable_fen(order), message=message, message_kind=kind,
+    )  # fmt: skip
+
+
+@router.get("/orders/{order_id}")
+async def order_page(order_id: int, request: Request, ctx: Context, session: AsViewer) -> HTMLResponse:
+    return await _order_page(request, ctx, session, order_id)
+
+
+async def _acted(request: Request, ctx: Context, session: SignedIn, order_id: int, done: str) -> Response:
+    """After an action: htmx swaps the refreshed order; a plain form post is redirected (no re-post on reload)."""
+    if request.headers.get("hx-request") == "true":
+        return await _order_page(request, ctx, session, order_id, message=done)
+    return RedirectResponse(f"/console/orders/{order_id}?done=1", status_code=303)
+
+
+async def _refused(request: Request, ctx: Context, session: SignedIn, order_id: int, error: Exception) -> Response:
+    status = error.status if isinstance(error, RequestError) else 502
+    message = error.message if isinstance(error, RequestError | UpstreamError) else str(error)
+    return await _order_page(request, ctx, session, order_id, message=message, kind="error", status=status)
+
+
+@router.post("/orders/{order_id}/refund")
+async def refund(order_id: int, request: Request, ctx: Context, session: AsFinance) -> Response:
+    form = await form_of(request)
+    _ = translator(viewer_of(request).lang)
+    try:
+        reason = form.get("reason", "").strip()
+        if not reason:
+            raise InvalidRequest("a refund needs a reason", code="REASON_REQUIRED")
+        try:
+            amount_fen = parse_yuan(form.get("amount", ""))
+        except ValueError:
+            raise InvalidRequest("the amount is yuan with at most two decimals, e.g. 12.30") from None
+        if amount_fen <= 0:
+            raise InvalidRequest("the amount must be more than zero")
+        await refunds.create_refund(ctx, order_id, amount_fen, reason[:80], form.get("idempotency_key") or None)
+    except (RequestError, UpstreamError) as error:
+        return await _refused(request, ctx, session, order_id, error)
+    return await _acted(request, ctx, session, order_id, _("Done."))
+
+
+# Products -----------------------------------------------------------------------------------------
+
+
+@router.get("/products")
+async def products_page(request: Request, ctx: Context, session: AsViewer, message: str = "") -> HTMLResponse:
+    items = await catalogue.list_products(ctx, include_inactive=True)
+    return render(request, "products.html", viewer_of(request, session.operator, session.csrf), products=items,
+                  message=message, message_kind="ok")  # fmt: skip
+
+
+def _price_fen(text: str) -> int:
+    try:
+        fen = parse_yuan(text)
+    except ValueError:
+        raise InvalidRequest("the price is yuan with at most two decimals, e.g. 18.00") from None
+    if fen <= 0:
+        raise InvalidRequest("the price must be more than zero")
+    return fen
+
+
+async def _products_after(request: Request, ctx: Context, session: SignedIn, error: RequestError | None) -> Response:
+    if error is None and request.headers.get("hx-request") != "true":
+        return RedirectResponse("/console/products", status_code=303)
+    items = await catalogue.list_products(ctx, include_inactive=True)
+    _ = translator(viewer_of(request).lang)
+    return render(request, "products.html", viewer_of(request, session.operator, session.csrf), products=items,
+                  message=error.message if error else _("Done."), message_kind="error" if error else "ok",
+                  status=error.status if error else 200)  # fmt: skip
+
+
+@router.post("/products")
+async def create_product(request: Request, ctx: Context, session: AsOwner) -> Response:
+    form = await form_of(request)
+    try:
+        name = form.get("name", "").strip()
+        if not name or len(name) > 127:
+            raise InvalidRequest("a product needs a name of at most 127 characters")
+        await catalogue.create_product(ctx, name, _price_fen(form.get("price", "")), True)
+    except RequestError as error:
+        return await _products_after(request, ctx, session, error)
+    return await _products_after(request, ctx, session, None)
+
+
+@router.post("/products/{product_id}")
+async def update_product(product_id: int, request: Request, ctx: Context, session: AsOwner) -> Response:
+    form = await form_of(request)
+    try:
+        price = _price_fen(form["price"]) if form.get("price") else None
+        active = {"1": True, "0": False}.get(form.get("active", ""))
+        await catalogue.update_product(ctx, product_id, name=None, price_fen=price, active=active)
+    except RequestError as error:
+        return await _products_after(request, ctx, session, error)
+    return await _products_after(request, ctx, session, None)
+
+
+# Reconciliation -----------------------------------------------------------------------------------
+
+
+@router.get("/reconciliation")
+async def reconciliation_page(
+    request: Request, ctx: Context, session: AsViewer, run: int | None = None
+) -> HTMLResponse:
+    runs = await reconcile.list_runs(ctx, limit=60)
+    run = run or (runs[0]["id"] if runs else None)
+    chosen = await reconcile.get_run(ctx, run) if run else None
+    return render(request, "reconciliation.html", viewer_of(request, session.operator, session.csrf), runs=runs,
+                  run=chosen, message="", message_kind="ok")  # fmt: skip

@@ -1,0 +1,86 @@
+"""The console's pages and actions over HTTP (in-process): sign-in, roles, CSRF, and that the pages
+show what the service knows."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.console import PASSWORD, client, create_operator, signed_in
+from tests.service_harness import Harness
+from tests.waiting import eventually
+
+
+async def paid_order(svc: Harness, price_fen: int = 1000) -> dict[str, Any]:
+    alice = await svc.shopper()
+    order = await svc.paid_order(alice, price_fen=price_fen)
+
+    async def settled() -> bool:
+        return (await svc.get(alice, order["id"]))["status"] == "PAID"
+
+    await eventually(settled)
+    return order
+
+
+def csrf_in(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "no CSRF field in the page"
+    return match.group(1)
+
+
+async def console_login(c: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    form = await c.get("/console/login?next=/console/products")
+    assert form.status_code == 200
+    return await c.post("/console/login", data={"email": email, "password": password, "next": "/console/products",
+                                                "csrf_token": csrf_in(form.text)})  # fmt: skip
+
+
+async def test_pages_need_a_session_and_sign_in_leads_back(svc: Harness) -> None:
+    account = await create_operator(svc, "viewer")
+    async with client(svc) as c:
+        away = await c.get("/console/products")
+        assert away.status_code == 303 and away.headers["location"] == "/console/login?next=/console/products"
+        assert (await c.get("/")).headers["location"] == "/console/"
+        wrong = await console_login(c, account["email"], "not the password")
+        assert wrong.status_code == 401 and "wrong email or password" in wrong.text
+        ok = await console_login(c, account["email"])
+        assert ok.status_code == 303 and ok.headers["location"] == "/console/products"
+        page = await c.get("/console/products")
+        assert page.status_code == 200 and "商品" in page.text and account["email"] in page.text
+        assert "Pour-over coffee" in page.text and "¥18.00" in page.text
+        out = await c.post("/console/logout", data={"csrf_token": csrf_in(page.text)})
+        assert out.status_code == 303 and out.headers["location"] == "/console/login?signed_out=1"
+        assert (await c.get("/console/products")).status_code == 303
+
+
+async def test_login_form_without_its_csrf_token_is_refused(svc: Harness) -> None:
+    account = await create_operator(svc, "viewer")
+    async with client(svc) as c:
+        response = await c.post("/console/login", data={"email": account["email"], "password": PASSWORD})
+        assert response.status_code == 403 and "silverpay_session" not in response.headers.get("set-cookie", "")
+
+
+async def test_finance_refunds_a_viewer_cannot(svc: Harness) -> None:
+    order = await paid_order(svc)
+    async with signed_in(svc, "viewer") as viewer:
+        page = await viewer.get(f"/console/orders/{order['id']}")
+        assert page.status_code == 200 and order["out_trade_no"] in page.text
+        assert "¥10.00" in page.text and 'action="/console/orders/' + str(order["id"]) + '/refund"' not in page.text
+        assert "data-refused" in page.text
+        form = {"csrf_token": csrf_in(page.text), "amount": "1.00", "reason": "x"}
+        refused = await viewer.client.post(f"/console/orders/{order['id']}/refund", data=form)
+        assert refused.status_code == 403
+    async with signed_in(svc, "finance") as finance:
+        page = await finance.get(f"/console/orders/{order['id']}")
+        form = {"csrf_token": csrf_in(page.text), "amount": "3.50", "reason": "damaged cup"}
+        no_csrf = await finance.client.post(f"/console/orders/{order['id']}/refund", data={**form, "csrf_token": "x"})
+        assert no_csrf.status_code == 403 and "CSRF" in no_csrf.text
+        no_reason = await finance.client.post(f"/console/orders/{order['id']}/refund", data={**form, "reason": " "},
+                                              headers={"HX-Request": "true"})  # fmt: skip
+        assert no_reason.status_code == 400 and "reason" in no_reason.text and "<html" not in no_reason.text
+        done = await finance.client.post(f"/console/orders/{order['id']}/refund", data=form)
+        assert done.status_code == 303
+    detail = await svc.admin_order(order["id"])
+    assert [(r["amount_fen"], r["reason"]) for r in detail["refunds"]] == [(350, "damaged cup")]
