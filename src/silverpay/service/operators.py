@@ -16,20 +16,21 @@ import hmac
 import logging
 import re
 import secrets
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from silverpay.clock import utc
+from silverpay.clock import Clock, utc
 from silverpay.domain.operators import Operator, Role
 from silverpay.errors import Conflict, InvalidRequest, NotFound, Throttled, Unauthorized
 from silverpay.service import audit
-from silverpay.service.context import ServiceContext
+from silverpay.service.context import OperatorPolicy
 from silverpay.store.models_console import LoginThrottle, OperatorAccount, OperatorSession
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,25 @@ MAX_EMAIL = 254
 SEEN_GRANULARITY_S = 10  # last_seen_at is written at most this often per session
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
 _hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) parameters
+
+
+class Accounts(Protocol):
+    """What these use cases need: a :class:`~silverpay.service.context.ServiceContext` has it, and
+    so does the admin command's :class:`AccountsOnly`, which needs no WeChat credentials."""
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def operators(self) -> OperatorPolicy: ...
+
+
+@dataclass(frozen=True)
+class AccountsOnly:
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    operators: OperatorPolicy = field(default_factory=OperatorPolicy)
 
 
 class Login(NamedTuple):
@@ -147,9 +167,7 @@ async def _lock_of(db: AsyncSession, email: str, now: float) -> datetime | None:
     return locked if locked is not None and locked.timestamp() > now else None
 
 
-async def create_operator(
-    ctx: ServiceContext, email: str, password: str, role: Role, *, actor: Operator
-) -> dict[str, Any]:
+async def create_operator(ctx: Accounts, email: str, password: str, role: Role, *, actor: Operator) -> dict[str, Any]:
     """A new account; ``OPERATOR_EXISTS`` (409) if the email has one already."""
     email = normalise_email(email)
     check_password(password)
@@ -169,7 +187,7 @@ async def create_operator(
     return operator_view(account)
 
 
-async def list_operators(ctx: ServiceContext) -> list[dict[str, Any]]:
+async def list_operators(ctx: Accounts) -> list[dict[str, Any]]:
     now = ctx.clock()
     async with ctx.sessions() as db:
         accounts = (await db.execute(select(OperatorAccount).order_by(OperatorAccount.id))).scalars().all()
@@ -183,7 +201,7 @@ def _current(locked_until: datetime | None, now: float) -> datetime | None:
     return locked_until if locked_until is not None and locked_until.timestamp() > now else None
 
 
-async def get_operator(ctx: ServiceContext, operator_id: int) -> dict[str, Any]:
+async def get_operator(ctx: Accounts, operator_id: int) -> dict[str, Any]:
     async with ctx.sessions() as db:
         account = await db.get(OperatorAccount, operator_id)
         if account is None:
@@ -191,7 +209,7 @@ async def get_operator(ctx: ServiceContext, operator_id: int) -> dict[str, Any]:
         return operator_view(account, await _lock_of(db, account.email, ctx.clock()))
 
 
-async def operator_id_of(ctx: ServiceContext, email: str) -> int:
+async def operator_id_of(ctx: Accounts, email: str) -> int:
     """The id of the account with this email (``OPERATOR_NOT_FOUND`` otherwise)."""
     async with ctx.sessions() as db:
         account = await _by_email(db, normalise_email(email))
@@ -201,7 +219,7 @@ async def operator_id_of(ctx: ServiceContext, email: str) -> int:
 
 
 async def update_operator(
-    ctx: ServiceContext, operator_id: int, *, actor: Operator, role: Role | None = None,
+    ctx: Accounts, operator_id: int, *, actor: Operator, role: Role | None = None,
     disabled: bool | None = None, password: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Change an account's role, enable or disable it, or set its password. Disabling it or setting
@@ -234,15 +252,15 @@ async def update_operator(
         return operator_view(account, await _lock_of(db, account.email, now))
 
 
-async def set_password(ctx: ServiceContext, email: str, password: str, *, actor: Operator) -> dict[str, Any]:
+async def set_password(ctx: Accounts, email: str, password: str, *, actor: Operator) -> dict[str, Any]:
     return await update_operator(ctx, await operator_id_of(ctx, email), actor=actor, password=password)
 
 
-async def disable(ctx: ServiceContext, email: str, *, actor: Operator) -> dict[str, Any]:
+async def disable(ctx: Accounts, email: str, *, actor: Operator) -> dict[str, Any]:
     return await update_operator(ctx, await operator_id_of(ctx, email), actor=actor, disabled=True)
 
 
-async def count_owners(ctx: ServiceContext) -> int:
+async def count_owners(ctx: Accounts) -> int:
     """Enabled owner accounts (the demo creates one when there is none)."""
     query = select(func.count()).select_from(OperatorAccount).where(
         OperatorAccount.role == Role.OWNER.label, OperatorAccount.disabled.is_(False))  # fmt: skip
@@ -250,10 +268,19 @@ async def count_owners(ctx: ServiceContext) -> int:
         return int((await db.execute(query)).scalar_one())
 
 
+async def ensure_owner(ctx: Accounts, email: str, password: str, *, actor: Operator) -> dict[str, Any]:
+    """An enabled owner account with this email and password, whether it existed or not (the demo's)."""
+    try:
+        return await create_operator(ctx, email, password, Role.OWNER, actor=actor)
+    except Conflict:
+        return await update_operator(ctx, await operator_id_of(ctx, email), actor=actor, role=Role.OWNER,
+                                     disabled=False, password=password)  # fmt: skip
+
+
 # Signing in --------------------------------------------------------------------------------------
 
 
-async def login(ctx: ServiceContext, email: str, password: str, ip: str) -> Login:
+async def login(ctx: Accounts, email: str, password: str, ip: str) -> Login:
     """Check the password and open a session. A wrong password, an unknown or a disabled account
     all answer ``LOGIN_FAILED`` (401) alike; a locked account or address answers ``LOGIN_LOCKED``
     (429) with the seconds to wait, without looking at the password."""
@@ -295,7 +322,7 @@ def _refuse_if_locked(locks: list[datetime | None], now: float) -> None:
         raise Throttled(f"too many failed sign-ins: try again in {wait} s", retry_after_s=wait, code="LOGIN_LOCKED")
 
 
-async def _failed(ctx: ServiceContext, email: str, ip: str) -> None:
+async def _failed(ctx: Accounts, email: str, ip: str) -> None:
     """Count the failure against the account and the address; the one that reaches its limit locks."""
     policy = ctx.operators
     now = ctx.clock()
@@ -331,7 +358,7 @@ async def _throttle(db: AsyncSession, key: str, now: float) -> LoginThrottle:
         return found
 
 
-async def session_operator(ctx: ServiceContext, token: str, ip: str = "") -> Operator:
+async def session_operator(ctx: Accounts, token: str, ip: str = "") -> Operator:
     """The operator signed in with this session token. Unknown, idle past the timeout, too old, or
     of a disabled account: ``SESSION_EXPIRED`` (401), and the session is gone. Refreshes last_seen_at."""
     if not token or len(token) > 200:
@@ -359,7 +386,7 @@ async def session_operator(ctx: ServiceContext, token: str, ip: str = "") -> Ope
     return as_operator(account, ip)
 
 
-async def logout(ctx: ServiceContext, token: str) -> None:
+async def logout(ctx: Accounts, token: str) -> None:
     """End the session (nothing happens for one that has ended already)."""
     async with ctx.sessions.begin() as db:
         await db.execute(delete(OperatorSession).where(OperatorSession.id == session_id(token)))
