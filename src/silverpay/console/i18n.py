@@ -63,8 +63,7 @@ ZH: dict[str, str] = {
     "Refunded": "已退款",
     "Previous": "上一页",
     "Next": "下一页",
-    "Page": "第",
-    "of": "页，共",
+    "Page": "页码",
     # order page
     "Order details": "订单详情",
     "Transaction id": "微信支付单号",

@@ -26,7 +26,7 @@ from silverpay.console.i18n import LANGUAGES, translator
 from silverpay.console.render import LANG_COOKIE, render, viewer_of
 from silverpay.domain.money import parse_yuan
 from silverpay.errors import InvalidRequest, RequestError, Throttled, Unauthorized, UpstreamError
-from silverpay.service import admin, catalogue, operators, reconcile, refunds
+from silverpay.service import admin, catalogue, observability, operators, reconcile, refunds
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 LOGIN_CSRF_COOKIE = "silverpay_login_csrf"
@@ -224,3 +224,23 @@ async def reconciliation_page(
     chosen = await reconcile.get_run(ctx, run) if run else None
     return render(request, "reconciliation.html", viewer_of(request, session.operator, session.csrf), runs=runs,
                   run=chosen, message="", message_kind="ok")  # fmt: skip
+
+
+# Health -------------------------------------------------------------------------------------------
+
+
+@router.get("/health")
+async def health_page(request: Request, ctx: Context, session: AsViewer) -> HTMLResponse:
+    ready = await observability.readiness(ctx)
+    snapshot = await observability.snapshot(ctx)
+    runs = await reconcile.list_runs(ctx, limit=60)
+    clean = next((r for r in runs if r["status"] == "CLEAN"), None)
+    checks = [
+        ("Database", f"{ready['database']} · migrations {ready['migrations']}", ready["ready"]),
+        ("Sweeper backlog", f"{snapshot.sweep_backlog} (oldest due {snapshot.sweep_oldest_due_s:.0f} s)",
+         snapshot.sweep_oldest_due_s < 300),
+        ("Refunds", f"PROCESSING {snapshot.refunds_processing}", snapshot.refunds_processing_oldest_s < 86400),
+        ("Needs review", str(snapshot.needs_review), snapshot.needs_review == 0),
+        ("Last successful reconciliation", clean["bill_date"] if clean else "—", None),
+    ]  # fmt: skip
+    return render(request, "health.html", viewer_of(request, session.operator, session.csrf), checks=checks)

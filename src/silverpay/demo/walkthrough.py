@@ -110,6 +110,7 @@ async def run_demo(
         owner_password = await demo_owner(service_app.state.ctx)
         await walk_through(console, service_url, sim_url, settings.wechat_appid)
         console.rule("[bold]serving")
+        console.print(f"operator console   {service_url}/console/")
         console.print(f"browser demo       {service_url}/demo/")
         console.print(f"service API docs   {service_url}/docs")
         console.print(f"simulator docs     {sim_url}/docs")
