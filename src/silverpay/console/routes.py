@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.responses import HTMLResponse
 
 from silverpay.api.deps import Context
+from silverpay.console import format as fmt
 from silverpay.console import views
 from silverpay.console.auth import (
     SESSION_COOKIE,
@@ -23,7 +24,7 @@ from silverpay.console.auth import (
     secure_cookie,
 )
 from silverpay.console.i18n import LANGUAGES, translator
-from silverpay.console.render import LANG_COOKIE, render, viewer_of
+from silverpay.console.render import LANG_COOKIE, TZ_COOKIE, render, viewer_of
 from silverpay.domain.money import parse_yuan
 from silverpay.errors import InvalidRequest, RequestError, Throttled, Unauthorized, UpstreamError
 from silverpay.service import admin, catalogue, observability, operators, reconcile, refunds
@@ -86,6 +87,9 @@ async def login(request: Request, ctx: Context) -> Response:
     response.set_cookie(SESSION_COOKIE, signed_in.session_token, httponly=True, samesite="strict",
                         secure=secure_cookie(request), path="/")  # fmt: skip
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
+    zone = form.get("tz", "")
+    if zone and fmt.zone(zone, "UTC").key == zone:  # the browser's zone, if it is one we know
+        response.set_cookie(TZ_COOKIE, zone, samesite="strict", path="/console", max_age=365 * 86400)
     return response
 
 
