@@ -19,7 +19,8 @@ def record(db: AsyncSession, actor: Operator, action: str, target: str, detail: 
     """Add the action to the caller's transaction: it is kept only if the change is."""
     who = actor.audit()
     db.add(OperatorAction(operator_id=who["operator_id"], operator=who["operator"], ip=actor.ip[:64], action=action,
-                          target=target[:64], detail={**detail, "role": who["role"]}, created_at=utc(now)))  # fmt: skip
+                          target=target[:64], detail={**detail, "actor_role": who["role"]},
+                          created_at=utc(now)))  # fmt: skip
 
 
 def action_view(action: OperatorAction) -> dict[str, Any]:
