@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.console import PASSWORD, client, create_operator, signed_in
+from tests.notify_bodies import notification
 from tests.service_harness import Harness
 from tests.waiting import eventually
 
@@ -84,3 +85,38 @@ async def test_finance_refunds_a_viewer_cannot(svc: Harness) -> None:
         assert done.status_code == 303
     detail = await svc.admin_order(order["id"])
     assert [(r["amount_fen"], r["reason"]) for r in detail["refunds"]] == [(350, "damaged cup")]
+
+
+async def test_support_requeries_and_closes_finance_resolves(svc: Harness) -> None:
+    alice = await svc.shopper()
+    unpaid = await svc.order(alice)
+    order = await paid_order(svc)
+    second = notification(order["out_trade_no"], order["amount_fen"], transaction_id="4200000000202611290000000099")
+    assert (await svc.api.post("/api/v1/wechat/notify", content=second)).status_code == 200
+    async with signed_in(svc, "support") as support:
+        page = await support.get(f"/console/orders/{order['id']}")
+        assert (
+            "待复核" in page.text
+            and "/resolve" not in page.text
+            and "finance" not in page.text.split("data-refused")[0]
+        )
+        csrf = {"csrf_token": csrf_in(page.text)}
+        again = await support.client.post(f"/console/orders/{order['id']}/requery", data=csrf,
+                                          headers={"HX-Request": "true"})  # fmt: skip
+        assert again.status_code == 200 and "operator.requery" in again.text and "<html" not in again.text
+        closed = await support.client.post(f"/console/orders/{unpaid['id']}/close", data=csrf)
+        assert closed.status_code == 303 and closed.headers["location"] == f"/console/orders/{unpaid['id']}?done=1"
+        refused = await support.client.post(f"/console/orders/{order['id']}/resolve", data={**csrf, "note": "x"})
+        assert refused.status_code == 403
+    assert (await svc.get(alice, unpaid["id"]))["status"] == "CLOSED"
+    async with signed_in(svc, "finance") as finance:
+        page = await finance.get(f"/console/orders/{order['id']}")
+        csrf = {"csrf_token": csrf_in(page.text)}
+        empty = await finance.client.post(f"/console/orders/{order['id']}/resolve", data={**csrf, "note": ""})
+        assert empty.status_code == 400
+        done = await finance.client.post(f"/console/orders/{order['id']}/resolve",
+                                         data={**csrf, "note": "WeChat refunds the duplicate"})  # fmt: skip
+        assert done.status_code == 303
+        after = await finance.get(done.headers["location"])
+        assert "operator.review_resolve" in after.text and "WeChat refunds the duplicate" in after.text
+    assert (await svc.admin_order(order["id"]))["needs_review"] is False

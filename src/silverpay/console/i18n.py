@@ -81,6 +81,7 @@ ZH: dict[str, str] = {
     "Reason": "原因",
     "required": "必填",
     "Refund this amount": "退还此金额",
+    "Re-send / ask WeChat": "重新发送 / 向微信查询",
     "Mark resolved": "标记为已解决",
     "Note": "备注",
     "Timeline": "时间线",

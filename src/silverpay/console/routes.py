@@ -5,18 +5,23 @@ into arguments and answers into pages (or, for htmx, the fragment it swaps)."""
 from __future__ import annotations
 
 import secrets
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
 from starlette.responses import HTMLResponse
 
 from silverpay.api.deps import Context
+from silverpay.api.schemas import ProductCreate, ProductUpdate, RefundCreate
+from silverpay.api.schemas_console import ReviewResolve
 from silverpay.console import format as fmt
 from silverpay.console import views
 from silverpay.console.auth import (
     SESSION_COOKIE,
     AsFinance,
     AsOwner,
+    AsSupport,
     AsViewer,
     SignedIn,
     client_ip,
@@ -30,6 +35,7 @@ from silverpay.errors import InvalidRequest, RequestError, Throttled, Unauthoriz
 from silverpay.service import admin, catalogue, observability, operators, reconcile, refunds
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+M = TypeVar("M", bound=BaseModel)
 LOGIN_CSRF_COOKIE = "silverpay_login_csrf"
 
 
@@ -119,18 +125,20 @@ async def _order_page(request: Request, ctx: Context, session: SignedIn, order_i
     return render(
         request, "order.html", viewer_of(request, session.operator, session.csrf), status=status,
         order=order, timeline=views.timeline(order), actions=views.actions(order, session.operator.role),
-        refundable_fen=views.refundable_fen(order), message=message, message_kind=kind,
+        message=message, message_kind=kind,
     )  # fmt: skip
 
 
 @router.get("/orders/{order_id}")
-async def order_page(order_id: int, request: Request, ctx: Context, session: AsViewer) -> HTMLResponse:
-    return await _order_page(request, ctx, session, order_id)
+async def order_page(order_id: int, request: Request, ctx: Context, session: AsViewer, done: str = "") -> HTMLResponse:
+    message = translator(viewer_of(request).lang)("Done.") if done else ""
+    return await _order_page(request, ctx, session, order_id, message=message)
 
 
-async def _acted(request: Request, ctx: Context, session: SignedIn, order_id: int, done: str) -> Response:
+async def _acted(request: Request, ctx: Context, session: SignedIn, order_id: int) -> Response:
     """After an action: htmx swaps the refreshed order; a plain form post is redirected (no re-post on reload)."""
     if request.headers.get("hx-request") == "true":
+        done = translator(viewer_of(request).lang)("Done.")
         return await _order_page(request, ctx, session, order_id, message=done)
     return RedirectResponse(f"/console/orders/{order_id}?done=1", status_code=303)
 
@@ -141,24 +149,79 @@ async def _refused(request: Request, ctx: Context, session: SignedIn, order_id: 
     return await _order_page(request, ctx, session, order_id, message=message, kind="error", status=status)
 
 
+def checked(model: type[M], **values: Any) -> M:
+    """The form's values through the JSON API's own request model: the same limits, the same refusals."""
+    try:
+        return model(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise InvalidRequest(f"{field}: {first['msg']}") from None
+
+
+def yuan_field(text: str, name: str) -> int:
+    try:
+        return parse_yuan(text)
+    except ValueError:
+        raise InvalidRequest(f"{name}: yuan with at most two decimals, e.g. 12.30") from None
+
+
 @router.post("/orders/{order_id}/refund")
 async def refund(order_id: int, request: Request, ctx: Context, session: AsFinance) -> Response:
+    """Refund part or all of the order (finance): ``POST /api/v1/admin/orders/{id}/refunds``'s use case."""
     form = await form_of(request)
-    _ = translator(viewer_of(request).lang)
     try:
-        reason = form.get("reason", "").strip()
-        if not reason:
-            raise InvalidRequest("a refund needs a reason", code="REASON_REQUIRED")
-        try:
-            amount_fen = parse_yuan(form.get("amount", ""))
-        except ValueError:
-            raise InvalidRequest("the amount is yuan with at most two decimals, e.g. 12.30") from None
-        if amount_fen <= 0:
-            raise InvalidRequest("the amount must be more than zero")
-        await refunds.create_refund(ctx, order_id, amount_fen, reason[:80], form.get("idempotency_key") or None)
+        if not form.get("reason", "").strip():
+            raise InvalidRequest("reason: a refund needs a reason", code="REASON_REQUIRED")
+        body = checked(RefundCreate, amount_fen=yuan_field(form.get("amount", ""), "amount"),
+                       reason=form["reason"].strip())  # fmt: skip
+        await refunds.create_refund(ctx, order_id, body.amount_fen, body.reason, form.get("idempotency_key") or None,
+                                    actor=session.operator)  # fmt: skip
     except (RequestError, UpstreamError) as error:
         return await _refused(request, ctx, session, order_id, error)
-    return await _acted(request, ctx, session, order_id, _("Done."))
+    return await _acted(request, ctx, session, order_id)
+
+
+@router.post("/orders/{order_id}/requery")
+async def requery(order_id: int, request: Request, ctx: Context, session: AsSupport) -> Response:
+    """Ask WeChat about the order now (support)."""
+    try:
+        await admin.requery(ctx, order_id, actor=session.operator)
+    except (RequestError, UpstreamError) as error:
+        return await _refused(request, ctx, session, order_id, error)
+    return await _acted(request, ctx, session, order_id)
+
+
+@router.post("/orders/{order_id}/close")
+async def close(order_id: int, request: Request, ctx: Context, session: AsSupport) -> Response:
+    """Close an unpaid order, at WeChat first (support)."""
+    try:
+        await admin.close(ctx, order_id, actor=session.operator)
+    except (RequestError, UpstreamError) as error:
+        return await _refused(request, ctx, session, order_id, error)
+    return await _acted(request, ctx, session, order_id)
+
+
+@router.post("/orders/{order_id}/resolve")
+async def resolve(order_id: int, request: Request, ctx: Context, session: AsFinance) -> Response:
+    """Mark the order's review flag resolved, with a note (finance)."""
+    form = await form_of(request)
+    try:
+        body = checked(ReviewResolve, note=form.get("note", "").strip())
+        await admin.resolve_review(ctx, order_id, body.note, actor=session.operator)
+    except RequestError as error:
+        return await _refused(request, ctx, session, order_id, error)
+    return await _acted(request, ctx, session, order_id)
+
+
+@router.post("/orders/{order_id}/refunds/{refund_id}/resend")
+async def resend(order_id: int, refund_id: int, request: Request, ctx: Context, session: AsSupport) -> Response:
+    """Re-send a refund WeChat has not acknowledged, or ask WeChat about it (support)."""
+    try:
+        await admin.resend_refund(ctx, refund_id, actor=session.operator)
+    except (RequestError, UpstreamError) as error:
+        return await _refused(request, ctx, session, order_id, error)
+    return await _acted(request, ctx, session, order_id)
 
 
 # Products -----------------------------------------------------------------------------------------
@@ -169,16 +232,6 @@ async def products_page(request: Request, ctx: Context, session: AsViewer, messa
     items = await catalogue.list_products(ctx, include_inactive=True)
     return render(request, "products.html", viewer_of(request, session.operator, session.csrf), products=items,
                   message=message, message_kind="ok")  # fmt: skip
-
-
-def _price_fen(text: str) -> int:
-    try:
-        fen = parse_yuan(text)
-    except ValueError:
-        raise InvalidRequest("the price is yuan with at most two decimals, e.g. 18.00") from None
-    if fen <= 0:
-        raise InvalidRequest("the price must be more than zero")
-    return fen
 
 
 async def _products_after(request: Request, ctx: Context, session: SignedIn, error: RequestError | None) -> Response:
@@ -195,10 +248,9 @@ async def _products_after(request: Request, ctx: Context, session: SignedIn, err
 async def create_product(request: Request, ctx: Context, session: AsOwner) -> Response:
     form = await form_of(request)
     try:
-        name = form.get("name", "").strip()
-        if not name or len(name) > 127:
-            raise InvalidRequest("a product needs a name of at most 127 characters")
-        await catalogue.create_product(ctx, name, _price_fen(form.get("price", "")), True)
+        body = checked(ProductCreate, name=form.get("name", "").strip(), price_fen=yuan_field(form.get("price", ""),
+                       "price"))  # fmt: skip
+        await catalogue.create_product(ctx, body.name, body.price_fen, body.active, actor=session.operator)
     except RequestError as error:
         return await _products_after(request, ctx, session, error)
     return await _products_after(request, ctx, session, None)
@@ -208,9 +260,10 @@ async def create_product(request: Request, ctx: Context, session: AsOwner) -> Re
 async def update_product(product_id: int, request: Request, ctx: Context, session: AsOwner) -> Response:
     form = await form_of(request)
     try:
-        price = _price_fen(form["price"]) if form.get("price") else None
-        active = {"1": True, "0": False}.get(form.get("active", ""))
-        await catalogue.update_product(ctx, product_id, name=None, price_fen=price, active=active)
+        price = yuan_field(form["price"], "price") if form.get("price") else None
+        body = checked(ProductUpdate, price_fen=price, active={"1": True, "0": False}.get(form.get("active", "")))
+        await catalogue.update_product(ctx, product_id, name=None, price_fen=body.price_fen, active=body.active,
+                                       actor=session.operator)  # fmt: skip
     except RequestError as error:
         return await _products_after(request, ctx, session, error)
     return await _products_after(request, ctx, session, None)

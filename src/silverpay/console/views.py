@@ -8,21 +8,10 @@ from typing import Any
 
 from silverpay.domain.operators import Role
 
-REFUNDABLE = ("PAID", "PARTIALLY_REFUNDED")
 OPEN = ("CREATED", "PAYING")
 # Detail fields shown first in a timeline entry, when present.
 _LEAD = ("from", "to", "outcome", "verified", "source", "amount_fen", "out_refund_no", "reason", "note", "operator",
          "role", "ip", "error", "code")  # fmt: skip
-
-
-def refundable_fen(order: dict[str, Any]) -> int:
-    """What is left to refund of the order's own payment: its amount less the refunds not CLOSED."""
-    if order["status"] not in REFUNDABLE:
-        return 0
-    own = [r for r in order.get("refunds", []) if not r["surplus"]]  # surplus refunds return other payments
-    reserved: int = sum(r["amount_fen"] for r in own if r["status"] != "CLOSED")
-    paid: int = order["amount_fen"]
-    return max(0, paid - reserved)
 
 
 def timeline_kind(kind: str) -> str:
@@ -70,7 +59,7 @@ def actions(order: dict[str, Any], role: Role) -> dict[str, str]:
     offer("requery", Role.SUPPORT)
     if order["status"] in OPEN:
         offer("close", Role.SUPPORT)
-    if refundable_fen(order) > 0:
+    if order.get("refundable_fen", 0) > 0:
         offer("refund", Role.FINANCE)
     if order.get("needs_review"):
         offer("resolve", Role.FINANCE)
