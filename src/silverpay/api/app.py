@@ -75,6 +75,7 @@ def create_app(
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
     app.state.demo_mode = settings.demo_mode
+    app.state.wechat_api_version = settings.wechat_api_version
     app.state.secure_cookie = settings.console_secure_cookie
     errors.install(app)
     app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)

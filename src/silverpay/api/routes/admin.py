@@ -3,20 +3,104 @@ the least role it needs (viewer < support < finance < owner); the server enforce
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from silverpay.api.deps import Admin, Context, Finance, Owner, Support, Viewer
 from silverpay.api.openapi import error_responses
 from silverpay.api.routes.orders import IdempotencyKey
-from silverpay.api.schemas import MAX_ID, PathId, ProductCreate, ProductOut, ProductUpdate, RefundCreate
-from silverpay.api.schemas_console import ReviewResolve
-from silverpay.service import admin, audit, catalogue, refunds
+from silverpay.api.schemas import (
+    CONTROL_CHARACTERS,
+    MAX_ID,
+    PathId,
+    ProductCreate,
+    ProductOut,
+    ProductUpdate,
+    RefundCreate,
+)
+from silverpay.api.schemas_console import OrderPage, ReviewResolve
+from silverpay.domain.orders import OrderStatus
+from silverpay.errors import InvalidRequest
+from silverpay.service import admin, audit, catalogue, console_queries, refunds
 
+NO_CONTROL = f"^[^{CONTROL_CHARACTERS}]*$"
+MAX_FEN = 10**15
+RefundFilter = Literal["PROCESSING", "SUCCESS", "CLOSED", "ABNORMAL", "stale"]
 router = APIRouter(prefix="/api/v1/admin", tags=["operator"], dependencies=[Admin],
                    responses=error_responses(401, 403))  # fmt: skip
+
+
+@router.get("/orders", response_model=OrderPage, responses=error_responses(400))
+async def search_orders(
+    ctx: Context, operator: Viewer,
+    q: Annotated[str, Query(max_length=128, pattern=NO_CONTROL,
+                            description="out_trade_no (or its start), transaction_id, openid or user id")] = "",
+    status: OrderStatus | None = None,
+    created_from: Annotated[datetime | None, Query(alias="from", description="created at or after (UTC if "
+                                                   "no offset)")] = None,
+    created_to: Annotated[datetime | None, Query(alias="to", description="created before (exclusive)")] = None,
+    min_fen: Annotated[int | None, Query(ge=0, le=MAX_FEN)] = None,
+    max_fen: Annotated[int | None, Query(ge=0, le=MAX_FEN)] = None,
+    needs_review: bool | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:  # fmt: skip
+    """Search orders, newest first, a page at a time, with the count and amount totals of every
+    order matching the filters."""
+    return await console_queries.search_orders(
+        ctx, q=q, status=status.value if status else None, created_from=_utc(created_from), created_to=_utc(created_to),
+        min_fen=min_fen, max_fen=max_fen, needs_review=needs_review, page=page, per_page=per_page,
+    )  # fmt: skip
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A bound as aware UTC (naive means UTC), within the years every backend stores."""
+    if value is None:
+        return None
+    try:
+        value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequest("time out of range") from None
+    if not 1970 <= value.year <= 9998:
+        raise InvalidRequest("time out of range: years 1970 to 9998")
+    return value
+
+
+@router.get("/review-queue")
+async def review_queue(ctx: Context, operator: Viewer) -> list[dict[str, Any]]:
+    """Every order flagged for review, with its reason and when it was flagged, oldest first."""
+    return await console_queries.review_queue(ctx)
+
+
+@router.get("/refunds")
+async def list_refunds(
+    ctx: Context, operator: Viewer,
+    status: Annotated[RefundFilter | None, Query(description="a status, or `stale`: PROCESSING for over a day")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:  # fmt: skip
+    """Refunds newest first, each marked `stale` when PROCESSING for more than a day."""
+    return await console_queries.list_refunds(ctx, status=status, page=page, per_page=per_page)
+
+
+@router.get("/notifications/rejected")
+async def rejected_notifications(
+    ctx: Context, operator: Viewer, hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24
+) -> dict[str, Any]:
+    """Inbound notifications refused in the last `hours`, grouped by reason (bad signature, foreign
+    appid, unreadable…) with counts per hour: where a misconfigured key shows first."""
+    return await console_queries.rejected_notifications(ctx, hours=hours)
+
+
+@router.get("/health")
+async def health(ctx: Context, operator: Viewer, request: Request) -> dict[str, Any]:
+    """Database reachable, sweeper backlog (PAYING orders due, oldest due age), refunds PROCESSING
+    and stale, flagged orders, last clean reconciliation day, v3 platform keys and certificate
+    expiry, WeChat API calls and failures in the last hour; `missing` names what is not recorded."""
+    return await console_queries.health(ctx, api_version=request.app.state.wechat_api_version)
 
 
 @router.get("/orders/{order_id}", responses=error_responses(404))
