@@ -120,3 +120,71 @@ async def test_support_requeries_and_closes_finance_resolves(svc: Harness) -> No
         after = await finance.get(done.headers["location"])
         assert "operator.review_resolve" in after.text and "WeChat refunds the duplicate" in after.text
     assert (await svc.admin_order(order["id"]))["needs_review"] is False
+
+
+async def test_orders_search_filters_pages_and_totals(svc: Harness) -> None:
+    first = await paid_order(svc, price_fen=1000)
+    second = await paid_order(svc, price_fen=2550)
+    alice = await svc.shopper()
+    unpaid = await svc.order(alice, price_fen=700)
+    async with signed_in(svc, "viewer") as viewer:
+        everything = await viewer.get("/console/orders")
+        assert everything.status_code == 200
+        assert all(o["out_trade_no"] in everything.text for o in (first, second, unpaid))
+        assert "<strong>3</strong>" in everything.text and "¥42.50" in everything.text and "¥35.50" in everything.text
+        one = await viewer.get("/console/orders", params={"q": second["out_trade_no"]}, headers={"HX-Request": "true"})
+        assert "<html" not in one.text and second["out_trade_no"] in one.text and first["out_trade_no"] not in one.text
+        paid = await viewer.get("/console/orders", params={"status": "PAID", "min_yuan": "20", "max_yuan": "30"})
+        assert second["out_trade_no"] in paid.text and first["out_trade_no"] not in paid.text
+        assert unpaid["out_trade_no"] not in paid.text
+        bad = await viewer.get("/console/orders", params={"min_yuan": "1.234"})
+        assert bad.status_code == 200 and "two decimals" in bad.text
+        review = await viewer.get("/console/orders", params={"needs_review": "1"})
+        assert "没有符合条件的订单" in review.text
+
+
+async def test_lists_review_refunds_notifications_health(svc: Harness) -> None:
+    order = await paid_order(svc)
+    second = notification(order["out_trade_no"], order["amount_fen"], transaction_id="4200000000202611290000000098")
+    assert (await svc.api.post("/api/v1/wechat/notify", content=second)).status_code == 200
+    forged = notification(order["out_trade_no"], order["amount_fen"], key="WrongKeyWrongKeyWrongKeyWrongKey")
+    assert (await svc.api.post("/api/v1/wechat/notify", content=forged)).status_code == 400
+    assert (await svc.refund(order["id"], 100)).status_code == 201
+    async with signed_in(svc, "viewer") as viewer:
+        review = await viewer.get("/console/review")
+        assert order["out_trade_no"] in review.text and "second transaction" in review.text
+        refunds_page = await viewer.get("/console/refunds")
+        assert order["out_trade_no"] in refunds_page.text and "¥1.00" in refunds_page.text
+        stale = await viewer.get("/console/refunds", params={"status": "stale"})
+        assert order["out_trade_no"] not in stale.text
+        rejected = await viewer.get("/console/notifications")
+        assert 'data-code="SIGNATURE_INVALID"' in rejected.text or "SIGN" in rejected.text
+        health = await viewer.get("/console/health")
+        assert health.status_code == 200 and "ok" in health.text and "/metrics" in health.text
+        recon = await viewer.get("/console/reconciliation")
+        assert recon.status_code == 200 and 'action="/console/reconciliation/run"' not in recon.text
+
+
+async def test_products_by_the_owner_only(svc: Harness) -> None:
+    async with signed_in(svc, "finance") as finance:
+        page = await finance.get("/console/products")
+        assert 'action="/console/products"' not in page.text
+        refused = await finance.client.post("/console/products", data={"csrf_token": csrf_in(page.text), "name": "x",
+                                                                        "price": "1.00"})  # fmt: skip
+        assert refused.status_code == 403
+    async with signed_in(svc, "owner") as owner:
+        page = await owner.get("/console/products")
+        csrf = {"csrf_token": csrf_in(page.text)}
+        made = await owner.client.post("/console/products", data={**csrf, "name": "Oolong tea", "price": "12.30"})
+        assert made.status_code == 303
+        listed = await svc.api.get("/api/v1/products")
+        tea = next(p for p in listed.json() if p["name"] == "Oolong tea")
+        assert tea["price_fen"] == 1230
+        bad = await owner.client.post("/console/products", data={**csrf, "name": "x", "price": "12.345"},
+                                      headers={"HX-Request": "true"})  # fmt: skip
+        assert bad.status_code == 400 and "two decimals" in bad.text
+        priced = await owner.client.post(f"/console/products/{tea['id']}", data={**csrf, "price": "13.00"})
+        off = await owner.client.post(f"/console/products/{tea['id']}", data={**csrf, "active": "0"})
+        assert priced.status_code == off.status_code == 303
+    listed = (await svc.api.get("/api/v1/products")).json()
+    assert all(p["name"] != "Oolong tea" for p in listed)  # inactive: not offered to shoppers

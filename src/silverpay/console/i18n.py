@@ -145,6 +145,11 @@ ZH: dict[str, str] = {
     "WeChat API error rate (last hour)": "微信接口错误率（近一小时）",
     "ok": "正常",
     "Check": "检查项",
+    "Since": "起始",
+    "migrations": "数据库迁移",
+    "oldest due": "最久等待",
+    "Not known": "无法得知",
+    "Checked": "检查时间",
     "Value": "值",
 }
 

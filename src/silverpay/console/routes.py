@@ -5,7 +5,10 @@ into arguments and answers into pages (or, for htmx, the fragment it swaps)."""
 from __future__ import annotations
 
 import secrets
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -31,8 +34,10 @@ from silverpay.console.auth import (
 from silverpay.console.i18n import LANGUAGES, translator
 from silverpay.console.render import LANG_COOKIE, TZ_COOKIE, render, viewer_of
 from silverpay.domain.money import parse_yuan
+from silverpay.domain.orders import OrderStatus
+from silverpay.domain.refunds import RefundStatus
 from silverpay.errors import InvalidRequest, RequestError, Throttled, Unauthorized, UpstreamError
-from silverpay.service import admin, catalogue, observability, operators, reconcile, refunds
+from silverpay.service import admin, catalogue, console_queries, observability, operators, reconcile, refunds
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 M = TypeVar("M", bound=BaseModel)
@@ -272,15 +277,118 @@ async def update_product(product_id: int, request: Request, ctx: Context, sessio
 # Reconciliation -----------------------------------------------------------------------------------
 
 
+async def _reconciliation(request: Request, ctx: Context, session: SignedIn, run_id: int | None, *,
+                          message: str = "", kind: str = "ok", status: int = 200) -> HTMLResponse:  # fmt: skip
+    runs = await reconcile.list_runs(ctx, limit=60)
+    run_id = run_id or (runs[0]["id"] if runs else None)
+    chosen = await reconcile.get_run(ctx, run_id) if run_id else None
+    return render(request, "reconciliation.html", viewer_of(request, session.operator, session.csrf), runs=runs,
+                  run=chosen, message=message, message_kind=kind, status=status)  # fmt: skip
+
+
 @router.get("/reconciliation")
 async def reconciliation_page(
     request: Request, ctx: Context, session: AsViewer, run: int | None = None
 ) -> HTMLResponse:
-    runs = await reconcile.list_runs(ctx, limit=60)
-    run = run or (runs[0]["id"] if runs else None)
-    chosen = await reconcile.get_run(ctx, run) if run else None
-    return render(request, "reconciliation.html", viewer_of(request, session.operator, session.csrf), runs=runs,
-                  run=chosen, message="", message_kind="ok")  # fmt: skip
+    return await _reconciliation(request, ctx, session, run)
+
+
+# Lists ------------------------------------------------------------------------------------------
+
+PER_PAGE = 50
+FILTERS = ("q", "status", "date_from", "date_to", "min_yuan", "max_yuan")
+
+
+def _day(text: str, name: str, tz: ZoneInfo) -> datetime | None:
+    """A date field as the start of that day in the operator's time zone."""
+    if not text:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(text), time.min, tz)
+    except ValueError:
+        raise InvalidRequest(f"{name}: a date, YYYY-MM-DD") from None
+
+
+def _page_url(path: str, params: dict[str, str], page: int) -> str:
+    return path + "?" + urlencode({**{k: v for k, v in params.items() if v and k != "page"}, "page": page})
+
+
+@router.get("/orders")
+async def orders_page(request: Request, ctx: Context, session: AsViewer) -> HTMLResponse:
+    """Search by out_trade_no, transaction_id, openid or user; filter by status, dates, amounts, review."""
+    params = {k: v.strip() for k, v in request.query_params.items()}
+    viewer = viewer_of(request, session.operator, session.csrf)
+    filters: dict[str, Any] = {name: params.get(name, "") for name in FILTERS}
+    filters["needs_review"] = params.get("needs_review") == "1"
+    page = int(params["page"]) if params.get("page", "").isdigit() and 0 < int(params["page"]) < 10**6 else 1
+    message = ""
+    try:
+        until = _day(filters["date_to"], "to", viewer.tz)
+        found = await console_queries.search_orders(
+            ctx, q=filters["q"][:64], status=filters["status"] or None,
+            created_from=_day(filters["date_from"], "from", viewer.tz),
+            created_to=until + timedelta(days=1) if until else None,
+            min_fen=yuan_field(filters["min_yuan"], "min") if filters["min_yuan"] else None,
+            max_fen=yuan_field(filters["max_yuan"], "max") if filters["max_yuan"] else None,
+            needs_review=True if filters["needs_review"] else None, page=page, per_page=PER_PAGE,
+        )  # fmt: skip
+    except RequestError as error:
+        message = error.message
+        found = {"items": [], "total": 0, "amount_fen": 0, "paid_fen": 0, "page": 1, "per_page": PER_PAGE}
+    pages = max(1, -(-found["total"] // PER_PAGE))
+    result = {**found, "pages": pages,
+              "previous": _page_url("/console/orders", params, page - 1) if page > 1 else "",
+              "next": _page_url("/console/orders", params, page + 1) if page < pages else ""}  # fmt: skip
+    return render(request, "orders.html", viewer, filters=filters, result=result, message=message,
+                  statuses=[s.value for s in OrderStatus])  # fmt: skip
+
+
+@router.get("/review")
+async def review_page(request: Request, ctx: Context, session: AsViewer) -> HTMLResponse:
+    orders = await console_queries.review_queue(ctx)
+    return render(request, "review.html", viewer_of(request, session.operator, session.csrf), orders=orders)
+
+
+@router.get("/refunds")
+async def refunds_page(
+    request: Request, ctx: Context, session: AsViewer, status: str = "", page: int = 1
+) -> HTMLResponse:
+    statuses = [s.value for s in RefundStatus]
+    chosen = status if status in {*statuses, "stale"} else ""
+    found = await console_queries.list_refunds(ctx, status=chosen or None, page=max(1, min(page, 10**6)),
+                                               per_page=PER_PAGE)  # fmt: skip
+    stale = await console_queries.list_refunds(ctx, status="stale", per_page=1)
+    pages = max(1, -(-found["total"] // PER_PAGE))
+    params = {"status": chosen}
+    return render(request, "refunds.html", viewer_of(request, session.operator, session.csrf), refunds=found["items"],
+                  statuses=[*statuses, "stale"], chosen=chosen, late_count=stale["total"], page=found["page"],
+                  pages=pages, previous=_page_url("/console/refunds", params, page - 1) if page > 1 else "",
+                  next=_page_url("/console/refunds", params, page + 1) if page < pages else "")  # fmt: skip
+
+
+@router.get("/notifications")
+async def notifications_page(request: Request, ctx: Context, session: AsViewer, hours: int = 24) -> HTMLResponse:
+    found = await console_queries.rejected_notifications(ctx, hours=max(1, min(hours, 24 * 31)))
+    return render(request, "notifications.html", viewer_of(request, session.operator, session.csrf), found=found)
+
+
+@router.post("/reconciliation/run")
+async def rerun_reconciliation(request: Request, ctx: Context, session: AsFinance) -> Response:
+    """Reconcile a past day again (finance), then show its run."""
+    form = await form_of(request)
+    try:
+        try:
+            day = date.fromisoformat(form.get("date", ""))
+        except ValueError:
+            raise InvalidRequest("date: YYYY-MM-DD") from None
+        run = await admin.rerun_reconciliation(ctx, day, actor=session.operator)
+    except (RequestError, UpstreamError) as error:
+        status = error.status if isinstance(error, RequestError) else 502
+        return await _reconciliation(request, ctx, session, None, message=error.message, kind="error", status=status)
+    if request.headers.get("hx-request") != "true":
+        return RedirectResponse(f"/console/reconciliation?run={run['id']}", status_code=303)
+    done = translator(viewer_of(request).lang)("Done.")
+    return await _reconciliation(request, ctx, session, run["id"], message=done, kind="ok")
 
 
 # Health -------------------------------------------------------------------------------------------
@@ -288,16 +396,7 @@ async def reconciliation_page(
 
 @router.get("/health")
 async def health_page(request: Request, ctx: Context, session: AsViewer) -> HTMLResponse:
+    report = await console_queries.health(ctx, api_version=request.app.state.wechat_api_version)
     ready = await observability.readiness(ctx)
-    snapshot = await observability.snapshot(ctx)
-    runs = await reconcile.list_runs(ctx, limit=60)
-    clean = next((r for r in runs if r["status"] == "CLEAN"), None)
-    checks = [
-        ("Database", f"{ready['database']} · migrations {ready['migrations']}", ready["ready"]),
-        ("Sweeper backlog", f"{snapshot.sweep_backlog} (oldest due {snapshot.sweep_oldest_due_s:.0f} s)",
-         snapshot.sweep_oldest_due_s < 300),
-        ("Refunds", f"PROCESSING {snapshot.refunds_processing}", snapshot.refunds_processing_oldest_s < 86400),
-        ("Needs review", str(snapshot.needs_review), snapshot.needs_review == 0),
-        ("Last successful reconciliation", clean["bill_date"] if clean else "—", None),
-    ]  # fmt: skip
-    return render(request, "health.html", viewer_of(request, session.operator, session.csrf), checks=checks)
+    return render(request, "health.html", viewer_of(request, session.operator, session.csrf), report=report,
+                  ready=ready)  # fmt: skip
