@@ -61,6 +61,7 @@ ZH: dict[str, str] = {
     "orders": "笔订单",
     "Total": "合计",
     "Refunded": "已退款",
+    "Paid amount": "已支付金额",
     "Previous": "上一页",
     "Next": "下一页",
     "Page": "页码",

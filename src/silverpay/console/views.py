@@ -46,7 +46,8 @@ def timeline(order: dict[str, Any]) -> list[dict[str, Any]]:
             "at": r["last_at"], "kind": f"{r['endpoint']} rejected", "css": "k-rejected", "detail": r,
             "text": f"code={r['code']} · count={r['count']} · reason={r['reason']}", "verified": False,
         })  # fmt: skip
-    return sorted(entries, key=lambda e: e["at"] or "", reverse=True)
+    order_of = {id(e): i for i, e in enumerate(entries)}  # events come oldest first: ties keep that order
+    return sorted(entries, key=lambda e: (e["at"] or "", order_of[id(e)]), reverse=True)
 
 
 def actions(order: dict[str, Any], role: Role) -> dict[str, str]:
