@@ -11,14 +11,29 @@ from rich.console import Console
 from silverpay.commands.admin import admin_app
 from silverpay.demo import defaults as demo_defaults
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="WeChat mini-program payments.")
+# Markdown: a docstring's paragraph is reflowed to the terminal, not printed with its source line breaks.
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="markdown",
+                  help="WeChat mini-program payments.")  # fmt: skip
 console = Console()
 
 Host = Annotated[str, typer.Option(help="interface to listen on")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"silverpay {version('silverpay')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
     """silverpay: the server side of WeChat mini-program payments, and an offline WeChat simulator."""
 
 
