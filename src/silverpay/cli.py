@@ -152,16 +152,19 @@ def serve(
     With --workers N, N processes serve the same port; each runs the embedded worker unless
     SILVERPAY_EMBEDDED_WORKER=0, and they share the background work safely (claims with SKIP LOCKED).
     """
-    from silverpay.config import Settings
-    from silverpay.errors import ConfigError
+    import os
+
+    from silverpay.commands.checks import settings_or_exit
+    from silverpay.config import local_notify_url
     from silverpay.logs import configure
 
     configure()
-    try:
-        Settings().check_ready()  # here, before the processes start
-    except ConfigError as error:
-        console.print(f"[red]configuration error:[/] {error.message}")
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(console, api=None)
+    if settings.demo_mode and not settings.notify_url:  # the simulator notifies this server, as `demo` does
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
+        base = f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"
+        os.environ["SILVERPAY_NOTIFY_URL"] = local_notify_url(base, settings.wechat_api_version)  # for every process
+    settings_or_exit(console, api=True)  # here, before the processes start
     uvicorn.run("silverpay.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 loop="uvloop", http="httptools", access_log=access_log, log_level="info")  # fmt: skip
 
@@ -205,19 +208,13 @@ def worker() -> None:
     import signal
 
     from silverpay.bootstrap import built
-    from silverpay.config import Settings
-    from silverpay.errors import ConfigError
+    from silverpay.commands.checks import settings_or_exit
     from silverpay.jobs.worker import Worker
     from silverpay.logs import configure
     from silverpay.store.migrate import upgrade
 
     configure()
-    settings = Settings()
-    try:
-        settings.check_ready()
-    except ConfigError as error:
-        console.print(f"[red]configuration error:[/] {error.message}")
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(console, api=False)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -248,7 +245,7 @@ def reconcile_command(
     import gc
 
     from silverpay.bootstrap import built
-    from silverpay.config import Settings
+    from silverpay.commands.checks import settings_or_exit
     from silverpay.errors import SilverpayError
     from silverpay.logs import configure
     from silverpay.service.reconcile import print_report, run_reconciliation
@@ -260,8 +257,9 @@ def reconcile_command(
         console.print(f"[red]--date must be YYYY-MM-DD, not {date!r}[/]")
         raise typer.Exit(2) from None
 
+    settings = settings_or_exit(console, api=False)
+
     async def run() -> int:
-        settings = Settings()
         async with built(settings) as parts:
             if settings.auto_migrate:
                 from silverpay.store.migrate import upgrade  # alembic: imported only when it has work to do

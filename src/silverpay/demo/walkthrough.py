@@ -21,7 +21,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from silverpay.api.app import create_app
-from silverpay.config import Settings
+from silverpay.config import Settings, local_notify_url
 from silverpay.demo.defaults import DEMO_ADMIN_TOKEN
 from silverpay.serving import free_port, port_is_free, running
 from silverpay.sim.app import create_sim_app
@@ -91,7 +91,7 @@ async def run_demo(
         database_url=database_url or f"sqlite+aiosqlite:///{workdir / 'silverpay.db'}",
         wechat_pay_base=sim_url,
         wechat_login_base=sim_url,
-        notify_url=f"{service_url}/api/v1/wechat/{'v3/' if merchant else ''}notify",
+        notify_url=local_notify_url(service_url, api),
         **(merchant.settings(sim_app.state.sim, v3_keys) if merchant else {}),
     )
     service_app = create_app(settings)
