@@ -154,7 +154,7 @@ def serve(
     """
     import os
 
-    from silverpay.commands.checks import settings_or_exit
+    from silverpay.commands.checks import database_or_exit, settings_or_exit
     from silverpay.config import local_notify_url
     from silverpay.logs import configure
 
@@ -164,7 +164,7 @@ def serve(
         reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
         base = f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"
         os.environ["SILVERPAY_NOTIFY_URL"] = local_notify_url(base, settings.wechat_api_version)  # for every process
-    settings_or_exit(console, api=True)  # here, before the processes start
+    database_or_exit(console, settings_or_exit(console, api=True).database_url)  # here, before the processes start
     uvicorn.run("silverpay.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 loop="uvloop", http="httptools", access_log=access_log, log_level="info")  # fmt: skip
 
@@ -183,12 +183,15 @@ def demo(
     import asyncio
     from typing import cast
 
+    from silverpay.commands.checks import database_or_exit
     from silverpay.demo.walkthrough import ApiVersion, DemoFailed, V3KeyMode, run_demo
     from silverpay.logs import configure
 
     if api not in ("v2", "v3") or v3_keys not in ("public-key", "certificate"):
         console.print("[red]--api must be v2 or v3, --v3-keys public-key or certificate[/]")
         raise typer.Exit(2)
+    if database_url:
+        database_or_exit(console, database_url, setting="--database-url")
     configure("WARNING")
     chosen = cast("ApiVersion", api), cast("V3KeyMode", v3_keys)  # checked just above
     try:
@@ -208,13 +211,14 @@ def worker() -> None:
     import signal
 
     from silverpay.bootstrap import built
-    from silverpay.commands.checks import settings_or_exit
+    from silverpay.commands.checks import database_or_exit, settings_or_exit
     from silverpay.jobs.worker import Worker
     from silverpay.logs import configure
     from silverpay.store.migrate import upgrade
 
     configure()
     settings = settings_or_exit(console, api=False)
+    database_or_exit(console, settings.database_url)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -245,7 +249,7 @@ def reconcile_command(
     import gc
 
     from silverpay.bootstrap import built
-    from silverpay.commands.checks import settings_or_exit
+    from silverpay.commands.checks import database_or_exit, settings_or_exit
     from silverpay.errors import SilverpayError
     from silverpay.logs import configure
     from silverpay.service.reconcile import print_report, run_reconciliation
@@ -258,6 +262,7 @@ def reconcile_command(
         raise typer.Exit(2) from None
 
     settings = settings_or_exit(console, api=False)
+    database_or_exit(console, settings.database_url)
 
     async def run() -> int:
         async with built(settings) as parts:
@@ -290,12 +295,15 @@ def db_upgrade() -> None:
     """Apply migrations to SILVERPAY_DATABASE_URL (run once per deploy with SILVERPAY_AUTO_MIGRATE=0)."""
     import asyncio
 
-    from silverpay.config import Settings
+    from silverpay.commands.checks import database_or_exit, settings_or_exit
     from silverpay.store.db import create_engine
     from silverpay.store.migrate import upgrade
 
+    url = settings_or_exit(console, api=None).database_url
+    database_or_exit(console, url)
+
     async def run() -> None:
-        engine = create_engine(Settings().database_url)
+        engine = create_engine(url)
         try:
             await upgrade(engine)
         finally:

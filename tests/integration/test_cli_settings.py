@@ -5,34 +5,14 @@ line naming it, exit 2."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from silverpay.cli import app
 from silverpay.config import Settings
 from silverpay.jobs.worker import Worker
-
-runner = CliRunner()
-PAY = {"SILVERPAY_WECHAT_APPID": "wx1", "SILVERPAY_WECHAT_MCH_ID": "1900000109", "SILVERPAY_WECHAT_API_KEY": "k" * 32}
-API = {**PAY, "SILVERPAY_WECHAT_SECRET": "s", "SILVERPAY_JWT_SECRET": "j" * 32}
-
-
-@pytest.fixture
-def environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No SILVERPAY_* variables and no .env (the working directory is empty); restored afterwards,
-    including what a command set for its own processes."""
-    monkeypatch.chdir(tmp_path)
-    saved = dict(os.environ)
-    for name in [name for name in os.environ if name.startswith("SILVERPAY_")]:
-        del os.environ[name]
-    os.environ["SILVERPAY_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'silverpay.db'}"
-    yield tmp_path
-    os.environ.clear()
-    os.environ.update(saved)
+from tests.cli_env import API, PAY, invoke
 
 
 @pytest.fixture
@@ -45,11 +25,6 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     monkeypatch.setattr("silverpay.cli.uvicorn.run", run)
     return calls
-
-
-def invoke(*args: str, **env: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1", **env})
-    return result.exit_code, " ".join(result.output.split())  # rich may wrap a long line
 
 
 def test_serve_in_demo_mode_makes_up_its_notify_url(environ: Path, served: list[dict[str, Any]]) -> None:

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def refuse(console: Console, what: str, message: str) -> NoReturn:
-    console.print(f"[red]{what}:[/] {escape(message)}")
+    # soft_wrap: one line, however narrow the terminal (or none: a log file)
+    console.print(f"[red]{what}:[/] {escape(message)}" if what else f"[red]{escape(message)}[/]", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -39,3 +40,19 @@ def settings_or_exit(console: Console, *, api: bool | None) -> Settings:
     except ConfigError as error:
         refuse(console, "configuration error", error.message)
     return settings
+
+
+def database_or_exit(console: Console, url: str, *, setting: str = "SILVERPAY_DATABASE_URL") -> None:
+    """Connect to the database once before the command starts: if it cannot be reached, one line
+    with its host and the driver's reason (no traceback), exit 2."""
+    import asyncio
+
+    from silverpay.errors import ConfigError, DatabaseUnreachable
+    from silverpay.store.probe import probe
+
+    try:
+        asyncio.run(probe(url))
+    except ConfigError as error:
+        refuse(console, "configuration error", f"{setting}: {error.message}")
+    except DatabaseUnreachable as error:
+        refuse(console, "", error.message)
