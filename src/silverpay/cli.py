@@ -237,29 +237,42 @@ def worker() -> None:
 
 @app.command("reconcile")
 def reconcile_command(
-    date: Annotated[str, typer.Option("--date", help="the bill's Beijing date, YYYY-MM-DD")],
-    csv_path: Annotated[str | None, typer.Option("--csv", help="where to write the discrepancies")] = None,
+    date: Annotated[
+        str, typer.Option("--date", help="the bill's Beijing date, YYYY-MM-DD: a past day, at most 92 days ago")
+    ],
+    csv_path: Annotated[
+        str | None, typer.Option("--csv", help="also write the discrepancies to this CSV file (when the run succeeds)")
+    ] = None,
 ) -> None:
     """Download WeChat's bill for a day and compare it with local orders and refunds.
 
-    Exits 1 when unresolved discrepancies remain, 2 on configuration or input errors.
+    Every discrepancy is recorded in the database (GET /api/v1/admin/reconciliations/ID). Exits 1
+    when unresolved discrepancies remain, 2 on configuration or input errors or a failed run.
     """
     import asyncio
     import datetime as dt
     import gc
+    import time
+    from pathlib import Path
 
     from silverpay.bootstrap import built
-    from silverpay.commands.checks import database_or_exit, settings_or_exit
-    from silverpay.errors import SilverpayError
+    from silverpay.commands.checks import database_or_exit, refuse, settings_or_exit
+    from silverpay.errors import InvalidRequest, SilverpayError
     from silverpay.logs import configure
-    from silverpay.service.reconcile import print_report, run_reconciliation
+    from silverpay.service.reconcile import check_bill_day, print_report, run_reconciliation
 
     configure("WARNING")
-    try:
-        day = dt.date.fromisoformat(date)
+    try:  # before anything is asked or opened
+        day = dt.date.fromisoformat(date) if len(date) == 10 else None
+        if day is None:
+            raise ValueError(date)
+        check_bill_day(day, time.time())
     except ValueError:
-        console.print(f"[red]--date must be YYYY-MM-DD, not {date!r}[/]")
-        raise typer.Exit(2) from None
+        refuse(console, "", f"--date must be YYYY-MM-DD, not {date!r}")
+    except InvalidRequest as error:
+        refuse(console, "--date", error.message)
+    if csv_path and not Path(csv_path).parent.is_dir():
+        refuse(console, "--csv", f"no directory {str(Path(csv_path).parent)!r} to write {csv_path!r} in")
 
     settings = settings_or_exit(console, api=False)
     database_or_exit(console, settings.database_url)
@@ -280,8 +293,9 @@ def reconcile_command(
     try:
         code = asyncio.run(run())
     except SilverpayError as error:
-        console.print(f"[red]reconciliation failed:[/] {error.code}: {error.message}")
-        raise typer.Exit(2) from None
+        refuse(console, "reconciliation failed", f"{error.code}: {error.message}")
+    except OSError as error:  # the CSV could not be written
+        refuse(console, "reconciliation failed", str(error))
     raise typer.Exit(code)
 
 
