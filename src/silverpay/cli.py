@@ -169,6 +169,10 @@ def serve(
                 loop="uvloop", http="httptools", access_log=access_log, log_level="info")  # fmt: skip
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @app.command()
 def demo(
     host: Host = "127.0.0.1",
@@ -176,11 +180,13 @@ def demo(
     sim_port: Annotated[int, typer.Option(help="simulator port (a free one if busy)")] = 9000,
     database_url: Annotated[str | None, typer.Option(help="default: SQLite in a temporary directory")] = None,
     once: Annotated[bool, typer.Option("--once", help="exit after the walk-through")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the temporary directory (silverpay-demo-*)")] = False,
     api: Annotated[str, typer.Option(help="WeChat Pay API version: v2 or v3")] = "v2",
     v3_keys: Annotated[str, typer.Option(help="v3: verify WeChat with its public-key or certificate")] = "public-key",
 ) -> None:
     """Start the simulator and the service, walk a mini-program through login → pay → PAID."""
     import asyncio
+    import signal
     from typing import cast
 
     from silverpay.commands.checks import database_or_exit
@@ -194,9 +200,10 @@ def demo(
         database_or_exit(console, database_url, setting="--database-url")
     configure("WARNING")
     chosen = cast("ApiVersion", api), cast("V3KeyMode", v3_keys)  # checked just above
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped like Ctrl-C: the temporary directory is removed
     try:
         asyncio.run(run_demo(console, host=host, port=port, sim_port=sim_port, database_url=database_url, once=once,
-                             api=chosen[0], v3_keys=chosen[1]))  # fmt: skip
+                             api=chosen[0], v3_keys=chosen[1], keep=keep))  # fmt: skip
     except DemoFailed as failure:
         console.print(f"[red]demo failed:[/] {failure}")
         raise typer.Exit(1) from None
