@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
-from silverpay.service.context import ServiceContext
+from silverpay.service.context import OperatorPolicy, ServiceContext
 from silverpay.store.db import Database, open_database
 from silverpay.wechat.gateway import NotificationVerifier, PayClient
 from silverpay.wechat.login import LoginClient
@@ -106,5 +106,12 @@ async def built(
             order_ttl_s=settings.order_ttl_s,
             refund_notify_url=settings.effective_refund_notify_url,
             sweep_schedule_s=settings.sweep_schedule,
+            operators=OperatorPolicy(
+                idle_timeout_s=settings.console_idle_timeout_s,
+                max_age_s=settings.console_session_max_s,
+                max_failures=settings.console_login_max_failures,
+                max_ip_failures=settings.console_login_ip_max_failures,
+                lock_s=settings.console_login_lock_s,
+            ),
         )
         yield Built(ctx, database)

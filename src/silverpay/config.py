@@ -60,7 +60,13 @@ class Settings(BaseSettings):
     notify_url: str = ""  # the public URL WeChat POSTs payment results to
     jwt_secret: SecretStr = SecretStr("")
     token_ttl_s: int = Field(7200, ge=60, le=30 * 86400)
-    admin_token: SecretStr = SecretStr("")
+    admin_token: SecretStr = SecretStr("")  # the machines' bearer token: the owner role
+    console_idle_timeout_s: int = Field(1800, ge=60, le=7 * 86400)  # operator sessions idle this long end
+    console_session_max_s: int = Field(12 * 3600, ge=300, le=30 * 86400)  # … and any session this old
+    console_login_max_failures: int = Field(5, ge=1, le=1000)  # failed sign-ins per account before a lock
+    console_login_ip_max_failures: int = Field(20, ge=1, le=100_000)  # … per client address
+    console_login_lock_s: int = Field(900, ge=1, le=86400)  # how long a lock lasts
+    console_secure_cookie: bool | None = None  # the session cookie's Secure flag; default: on outside demo mode
     order_ttl_s: int = Field(1800, ge=360, le=7 * 86400)  # unpaid orders expire after this
     refund_notify_url: str = ""  # default: NOTIFY_URL with its last segment replaced by refund-notify
     wechat_cert_path: str = ""  # merchant client certificate (PEM) for secapi/pay/refund (mutual TLS)

@@ -26,7 +26,8 @@
         ├── Unauthorized             401: no or bad token
         ├── Forbidden                403: authenticated, but the role does not allow it
         ├── NotFound                 404: absent, or not the caller's
-        └── Conflict                 409: the resource's state forbids it
+        ├── Conflict                 409: the resource's state forbids it
+        └── Throttled                429: too many attempts; retry after ``retry_after_s``
 
 Each error carries a stable UPPER_SNAKE ``code`` (used in JSON error bodies) and a message that
 never contains secrets: callers must not interpolate keys, tokens or sign strings into it.
@@ -171,3 +172,14 @@ class NotFound(RequestError):
 class Conflict(RequestError):
     code = "CONFLICT"
     status = 409
+
+
+class Throttled(RequestError):
+    """Too many attempts (failed operator sign-ins): refused until ``retry_after_s`` have passed."""
+
+    code = "THROTTLED"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = max(1, retry_after_s)

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 
 from silverpay.api import errors, openapi
 from silverpay.api.limits import BODY_TIMEOUT_S, MAX_BODY_BYTES, BodyLimits
-from silverpay.api.routes import admin, auth, orders, products, reconciliations, wechat
+from silverpay.api.routes import admin, auth, operators, orders, products, reconciliations, wechat
 from silverpay.bootstrap import WechatPay, built
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
@@ -74,11 +74,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
+    app.state.demo_mode = settings.demo_mode
+    app.state.wechat_api_version = settings.wechat_api_version
+    app.state.secure_cookie = settings.console_secure_cookie
     errors.install(app)
     app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     app.router.routes.extend(wechat.routes)
-    for module in (auth, products, orders, admin, reconciliations):
+    for module in (auth, products, orders, admin, reconciliations, operators):
         app.include_router(module.router)
+    app.include_router(operators.session_router)
     openapi.install(app, wechat.OPENAPI_PATHS)
 
     @app.get("/", include_in_schema=False)

@@ -23,7 +23,10 @@ from rich.table import Table
 
 from silverpay.api.app import create_app
 from silverpay.config import Settings, local_notify_url
-from silverpay.demo.defaults import DEMO_ADMIN_TOKEN
+from silverpay.demo.defaults import DEMO_ADMIN_TOKEN, DEMO_OPERATOR_EMAIL
+from silverpay.domain.operators import Operator, Role
+from silverpay.service.context import ServiceContext
+from silverpay.service.operators import ensure_owner
 from silverpay.serving import free_port, port_is_free, running
 from silverpay.sim.app import create_sim_app
 from silverpay.sim.config import SimConfig
@@ -121,6 +124,7 @@ async def _run_demo(
         console.print(f"API v3     merchant serial {merchant.serial}; WeChat's signatures checked with {key_source}")
     async with running(sim_app, host, sim_port) as sim_server, running(service_app, host, port) as server:
         console.print(f"simulator  {sim_url}   service  {service_url}\n")
+        owner_password = await demo_owner(service_app.state.ctx)
         await walk_through(console, service_url, sim_url, settings.wechat_appid)
         if once:  # the servers stop now: no addresses to visit
             return
@@ -129,10 +133,18 @@ async def _run_demo(
         console.print(f"service API docs   {service_url}/docs")
         console.print(f"simulator docs     {sim_url}/docs")
         console.print(f"operator token     {DEMO_ADMIN_TOKEN} (demo mode only)")
+        console.print(f"console sign-in    {DEMO_OPERATOR_EMAIL}   password {owner_password}   (owner)")
         console.print("Ctrl-C to stop.")
         # uvicorn takes SIGINT/SIGTERM while it serves and tells its servers to exit: so do we.
         while not (server.should_exit or sim_server.should_exit):  # noqa: ASYNC110 (a flag, not an Event)
             await asyncio.sleep(0.2)
+
+
+async def demo_owner(ctx: ServiceContext) -> str:
+    """The demo's owner account (DEMO_OPERATOR_EMAIL) with a new random password, which is returned."""
+    password = secrets.token_urlsafe(12)
+    await ensure_owner(ctx, DEMO_OPERATOR_EMAIL, password, actor=Operator(role=Role.OWNER, name="demo"))
+    return password
 
 
 def _show(console: Console, step: str, method: str, url: str, sent: Any, response: httpx.Response) -> Any:

@@ -218,3 +218,6 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+from silverpay.store import models_console  # noqa: E402,F401  (the console's tables, registered on Base)
