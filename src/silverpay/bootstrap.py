@@ -16,7 +16,7 @@ from silverpay.config import Settings
 from silverpay.service.context import OperatorPolicy, ServiceContext
 from silverpay.store.db import Database, open_database
 from silverpay.wechat.gateway import NotificationVerifier, PayClient
-from silverpay.wechat.login import LoginClient
+from silverpay.wechat.metered import MeteredLoginClient, MeteredPayClient
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def wechat_pay(
                              refresh_interval_s=settings.wechat_platform_refresh_s)  # fmt: skip
         verifier = V3Verifier(client.platform, appid=settings.wechat_appid, mch_id=settings.wechat_mch_id,
                               api_v3_key=credentials.api_v3_key)  # fmt: skip
-        return WechatPay(client, verifier)
+        return WechatPay(MeteredPayClient(client, "v3"), verifier)
     from silverpay.wechat.v2.client import V2PayClient
     from silverpay.wechat.v2.notify import V2Verifier
     from silverpay.wechat.v2.signing import SignType
@@ -50,7 +50,8 @@ def wechat_pay(
     v2 = V2PayClient(http, cert_http=cert_http, base_url=settings.wechat_pay_base, appid=settings.wechat_appid,
                      mch_id=settings.wechat_mch_id, api_key=api_key, sign_type=SignType(settings.wechat_sign_type),
                      clock=clock)  # fmt: skip
-    return WechatPay(v2, V2Verifier(appid=settings.wechat_appid, mch_id=settings.wechat_mch_id, api_key=api_key))
+    v2_verifier = V2Verifier(appid=settings.wechat_appid, mch_id=settings.wechat_mch_id, api_key=api_key)
+    return WechatPay(MeteredPayClient(v2, "v2"), v2_verifier)
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ async def built(
         # WeChat keys first: a key that cannot load must stop start-up before anything is opened.
         seam = pay or wechat_pay(settings, client, cert_http=cert_client, clock=clock)
         database = await stack.enter_async_context(open_database(settings.database_url, settings.pool()))
-        login = LoginClient(client, settings.wechat_login_base, settings.wechat_appid,
-                            settings.wechat_secret.get_secret_value())  # fmt: skip
+        login = MeteredLoginClient(client, settings.wechat_login_base, settings.wechat_appid,
+                                   settings.wechat_secret.get_secret_value())  # fmt: skip
         ctx = ServiceContext(
             sessions=database.sessions,
             ledger=database.ledger,

@@ -158,15 +158,17 @@ def serve(
     from silverpay.config import local_notify_url
     from silverpay.logs import configure
 
-    configure()
     settings = settings_or_exit(console, api=None)
+    configure(fmt=settings.log_format)
     if settings.demo_mode and not settings.notify_url:  # the simulator notifies this server, as `demo` does
         reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
         base = f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"
         os.environ["SILVERPAY_NOTIFY_URL"] = local_notify_url(base, settings.wechat_api_version)  # for every process
     database_or_exit(console, settings_or_exit(console, api=True).database_url)  # here, before the processes start
+    # log_config=None: uvicorn's own loggers go through ours (one format, request ids included).
     uvicorn.run("silverpay.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", access_log=access_log, log_level="info")  # fmt: skip
+                loop="uvloop", http="httptools", access_log=access_log, log_level="info",
+                log_config=None)  # fmt: skip
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -223,8 +225,8 @@ def worker() -> None:
     from silverpay.logs import configure
     from silverpay.store.migrate import upgrade
 
-    configure()
     settings = settings_or_exit(console, api=False)
+    configure(fmt=settings.log_format)
     database_or_exit(console, settings.database_url)
 
     async def run() -> None:

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     demo_mode: bool = False
     database_url: str = DEFAULT_DATABASE_URL
     auto_migrate: bool = True  # run Alembic migrations when the service starts
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
 
     wechat_appid: str = ""
     wechat_secret: SecretStr = SecretStr("")
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     console_login_max_failures: int = Field(5, ge=1, le=1000)  # failed sign-ins per account before a lock
     console_login_ip_max_failures: int = Field(20, ge=1, le=100_000)  # … per client address
     console_login_lock_s: int = Field(900, ge=1, le=86400)  # how long a lock lasts
+    console_timezone: str = "Asia/Shanghai"  # times in the console when the browser does not say its zone
     console_secure_cookie: bool | None = None  # the session cookie's Secure flag; default: on outside demo mode
     order_ttl_s: int = Field(1800, ge=360, le=7 * 86400)  # unpaid orders expire after this
     refund_notify_url: str = ""  # default: NOTIFY_URL with its last segment replaced by refund-notify

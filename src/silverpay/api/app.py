@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 
+from silverpay import console
 from silverpay.api import errors, openapi
 from silverpay.api.limits import BODY_TIMEOUT_S, MAX_BODY_BYTES, BodyLimits
-from silverpay.api.routes import admin, auth, operators, orders, products, reconciliations, wechat
+from silverpay.api.request_id import RequestId
+from silverpay.api.routes import admin, auth, health, operators, orders, products, reconciliations, wechat
 from silverpay.bootstrap import WechatPay, built
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
@@ -79,20 +80,13 @@ def create_app(
     app.state.secure_cookie = settings.console_secure_cookie
     errors.install(app)
     app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
+    app.add_middleware(RequestId)  # outermost: every answer carries X-Request-Id, even a 413
     app.router.routes.extend(wechat.routes)
-    for module in (auth, products, orders, admin, reconciliations, operators):
+    for module in (auth, products, orders, admin, reconciliations, operators, health):
         app.include_router(module.router)
     app.include_router(operators.session_router)
     openapi.install(app, wechat.OPENAPI_PATHS)
-
-    @app.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
-    @app.get("/healthz", tags=["operator"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    console.install(app, timezone=settings.console_timezone)
     return app
 
 
@@ -100,5 +94,6 @@ def app_from_environment() -> FastAPI:
     """The app as `silverpay serve` runs it, in each server process: settings from the environment."""
     from silverpay.logs import configure
 
-    configure()
-    return create_app(Settings())
+    settings = Settings()
+    configure(fmt=settings.log_format)
+    return create_app(settings)

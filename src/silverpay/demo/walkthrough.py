@@ -129,6 +129,7 @@ async def _run_demo(
         if once:  # the servers stop now: no addresses to visit
             return
         console.rule("[bold]serving")
+        console.print(f"operator console   {service_url}/console/")
         console.print(f"browser demo       {service_url}/demo/")
         console.print(f"service API docs   {service_url}/docs")
         console.print(f"simulator docs     {sim_url}/docs")
