@@ -12,7 +12,7 @@ import pytest
 
 from silverpay.config import Settings
 from silverpay.jobs.worker import Worker
-from tests.cli_env import API, PAY, invoke
+from tests.cli_env import API, PAY, beijing_days_ago, invoke
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_worker_refuses_a_notify_url_that_is_not_a_url(environ: Path) -> None:
 
 
 def test_reconcile_names_only_what_it_uses(environ: Path) -> None:
-    code, output = invoke("reconcile", "--date", "2026-01-02", SILVERPAY_WECHAT_APPID="wx1")
+    code, output = invoke("reconcile", "--date", beijing_days_ago(1), SILVERPAY_WECHAT_APPID="wx1")
     assert code == 2
     assert "SILVERPAY_WECHAT_MCH_ID" in output and "SILVERPAY_WECHAT_API_KEY" in output
     for unused in ("JWT_SECRET", "NOTIFY_URL", "WECHAT_SECRET", "WECHAT_APPID"):
