@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from silverpay.beijing import BEIJING
 from silverpay.cli import app
 
 PAY = {"SILVERPAY_WECHAT_APPID": "wx1", "SILVERPAY_WECHAT_MCH_ID": "1900000109", "SILVERPAY_WECHAT_API_KEY": "k" * 32}
@@ -37,3 +40,8 @@ def invoke(*args: str, **env: str) -> tuple[int, str]:
     """Exit code and output, whitespace collapsed (so a check does not depend on where a line wraps)."""
     result = runner.invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1", **env}, prog_name="silverpay")
     return result.exit_code, " ".join(result.output.split())
+
+
+def beijing_days_ago(days: int) -> str:
+    """A Beijing date ``days`` before today there, YYYY-MM-DD (1: the latest day with a bill)."""
+    return (datetime.fromtimestamp(time.time(), BEIJING).date() - timedelta(days=days)).isoformat()

@@ -160,10 +160,13 @@ def serve(
 
     settings = settings_or_exit(console, api=None)
     configure(fmt=settings.log_format)
-    if settings.demo_mode and not settings.notify_url:  # the simulator notifies this server, as `demo` does
-        reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
-        base = f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"
-        os.environ["SILVERPAY_NOTIFY_URL"] = local_notify_url(base, settings.wechat_api_version)  # for every process
+    if settings.demo_mode:  # what demo mode makes up, made once here for every server process
+        if not settings.notify_url:  # the simulator notifies this server, as `demo` does
+            reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
+            base = f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"
+            os.environ["SILVERPAY_NOTIFY_URL"] = local_notify_url(base, settings.wechat_api_version)
+        if not os.environ.get("SILVERPAY_JWT_SECRET"):  # the given one (.env), or the one made just now
+            os.environ["SILVERPAY_JWT_SECRET"] = settings.jwt_secret.get_secret_value()
     database_or_exit(console, settings_or_exit(console, api=True).database_url)  # here, before the processes start
     # log_config=None: uvicorn's own loggers go through ours (one format, request ids included).
     uvicorn.run("silverpay.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_env import API, invoke
+from tests.cli_env import API, beijing_days_ago, invoke
 from tests.databases import BACKENDS
 
-COMMANDS = (("serve",), ("worker",), ("reconcile", "--date", "2026-01-02"), ("db", "upgrade"))
+COMMANDS = (("serve",), ("worker",), ("reconcile", "--date", beijing_days_ago(1)), ("db", "upgrade"))
 
 
 def closed_port() -> int:

@@ -12,7 +12,7 @@ import pytest
 
 from silverpay.config import Settings
 from silverpay.jobs.worker import Worker
-from tests.cli_env import API, PAY, invoke
+from tests.cli_env import API, PAY, beijing_days_ago, invoke
 
 
 @pytest.fixture
@@ -21,7 +21,8 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def run(target: str, **options: Any) -> None:
-        calls.append({"target": target, "notify_url": os.environ.get("SILVERPAY_NOTIFY_URL"), **options})
+        calls.append({"target": target, "notify_url": os.environ.get("SILVERPAY_NOTIFY_URL"),
+                      "jwt_secret": os.environ.get("SILVERPAY_JWT_SECRET"), **options})  # fmt: skip
 
     monkeypatch.setattr("silverpay.cli.uvicorn.run", run)
     return calls
@@ -33,6 +34,14 @@ def test_serve_in_demo_mode_makes_up_its_notify_url(environ: Path, served: list[
     assert "missing" not in output and "NOTIFY_URL" not in output
     assert served[0]["notify_url"] == "http://127.0.0.1:8123/api/v1/wechat/notify"
     assert served[0]["port"] == 8123
+    assert len(served[0]["jwt_secret"]) >= 32  # one for all its processes (--workers N), not one each
+
+
+def test_serve_in_demo_mode_keeps_a_given_jwt_secret(environ: Path, served: list[dict[str, Any]]) -> None:
+    (environ / ".env").write_text("SILVERPAY_JWT_SECRET=" + "e" * 40 + "\n", encoding="utf-8")
+    code, output = invoke("serve", SILVERPAY_DEMO_MODE="1")
+    assert code == 0, output
+    assert served[0]["jwt_secret"] == "e" * 40
 
 
 def test_serve_in_demo_mode_keeps_a_given_notify_url(environ: Path, served: list[dict[str, Any]]) -> None:
@@ -87,7 +96,7 @@ def test_worker_refuses_a_notify_url_that_is_not_a_url(environ: Path) -> None:
 
 
 def test_reconcile_names_only_what_it_uses(environ: Path) -> None:
-    code, output = invoke("reconcile", "--date", "2026-01-02", SILVERPAY_WECHAT_APPID="wx1")
+    code, output = invoke("reconcile", "--date", beijing_days_ago(1), SILVERPAY_WECHAT_APPID="wx1")
     assert code == 2
     assert "SILVERPAY_WECHAT_MCH_ID" in output and "SILVERPAY_WECHAT_API_KEY" in output
     for unused in ("JWT_SECRET", "NOTIFY_URL", "WECHAT_SECRET", "WECHAT_APPID"):
