@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from silverpay.api import errors, openapi
 from silverpay.api.limits import BODY_TIMEOUT_S, MAX_BODY_BYTES, BodyLimits
-from silverpay.api.routes import admin, auth, orders, products, reconciliations, wechat
+from silverpay.api.routes import admin, auth, orders, payments, products, reconciliations, wechat
 from silverpay.bootstrap import WechatPay, built
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
@@ -75,7 +75,7 @@ def create_app(
     errors.install(app)
     app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     app.router.routes.extend(wechat.routes)
-    for module in (auth, products, orders, admin, reconciliations):
+    for module in (auth, products, orders, admin, reconciliations, payments):
         app.include_router(module.router)
     openapi.install(app, wechat.OPENAPI_PATHS)
 

@@ -87,7 +87,7 @@ class OrderCreate(Strict):
 class OrderOut(BaseModel):
     id: int
     out_trade_no: str
-    product_id: int
+    product_id: int | None
     quantity: int
     amount_fen: int
     description: str
@@ -120,3 +120,36 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+# The payments API (server-to-server) ----------------------------------------------------------
+
+MerchantOrderNo = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-|*@.]+$")]
+MetadataKey = Annotated[Text, Field(min_length=1, max_length=40)]
+MetadataValue = Annotated[Text, Field(max_length=500)]
+
+
+class PaymentCreate(Strict):
+    merchant_order_no: MerchantOrderNo
+    amount_fen: int = Field(gt=0, le=10_000_000_00, strict=True)
+    description: Text = Field(min_length=1, max_length=127)
+    openid: Text | None = Field(None, min_length=1, max_length=128)
+    user_id: Id | None = None
+    expires_in_s: int | None = Field(None, ge=360, le=7 * 86400, strict=True)
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=20)
+
+
+class PaymentOut(BaseModel):
+    object: str
+    id: int
+    merchant_order_no: str
+    out_trade_no: str
+    amount_fen: int
+    description: str
+    status: str
+    metadata: dict[str, str]
+    user_id: int
+    created_at: str
+    expires_at: str
+    paid_at: str | None
+    closed_at: str | None
