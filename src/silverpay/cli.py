@@ -213,7 +213,9 @@ def worker() -> None:
             if settings.auto_migrate:
                 await upgrade(parts.engine)
             work = Worker(parts.ctx, concurrency=settings.worker_concurrency, batch=settings.worker_batch,
-                          rate_per_s=settings.wechat_rate_limit_per_s)  # fmt: skip
+                          rate_per_s=settings.wechat_rate_limit_per_s, webhook_timeout_s=settings.webhook_timeout_s,
+                          webhook_lease_s=settings.webhook_lease_s,
+                          webhook_concurrency=settings.webhook_concurrency)  # fmt: skip
             await work.run(stop, poll_s=settings.worker_poll_s)
 
     asyncio.run(run())

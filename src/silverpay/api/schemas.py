@@ -153,3 +153,37 @@ class PaymentOut(BaseModel):
     expires_at: str
     paid_at: str | None
     closed_at: str | None
+
+
+# Webhooks and events ------------------------------------------------------------------------------
+
+EventType = Annotated[str, Field(pattern=r"^(\*|order\.paid|order\.closed|order\.needs_review|refund\.succeeded"
+                                         r"|refund\.closed|refund\.needs_review)$")]  # fmt: skip
+EndpointUrl = Annotated[str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")]
+
+
+class WebhookEndpointCreate(Strict):
+    url: EndpointUrl
+    events: list[EventType] = Field(min_length=1, max_length=10)
+    description: Text = Field("", max_length=255)
+
+
+class WebhookEndpointUpdate(Strict):
+    url: EndpointUrl | None = None
+    events: list[EventType] | None = Field(None, min_length=1, max_length=10)
+    description: Text | None = Field(None, max_length=255)
+    enabled: bool | None = None
+    rotate_secret: bool = Field(False, description="a new secret (shown once); the old one signs too for 24 h")
+
+
+class WebhookEndpointOut(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str
+    failing_since: str | None
+    flagged_at: str | None
+    created_at: str
+    secret: str | None = Field(None, description="only when created or rotated")

@@ -68,12 +68,15 @@ class PublicEvent(Base):
 
 
 class EventFeed(Base):
-    """One row: the publisher's lock, and the ``order_events`` id publishing started after."""
+    """One row: the publisher's lock and cursor. Every ``order_events`` id up to ``done_until`` is
+    published; ids up to ``seen_until`` were visible on the last pass (the cursor moves there on the
+    next pass, so a transaction that had not committed yet is still scanned once it has)."""
 
     __tablename__ = "event_feed"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    started_after: Mapped[int] = mapped_column(BigInteger, default=0)
+    done_until: Mapped[int] = mapped_column(BigInteger, default=0)
+    seen_until: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class WebhookEndpoint(Base):

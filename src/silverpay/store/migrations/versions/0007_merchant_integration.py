@@ -94,11 +94,15 @@ def upgrade() -> None:
     op.create_table(
         "event_feed",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("started_after", sa.BigInteger(), nullable=False),
+        sa.Column("done_until", sa.BigInteger(), nullable=False),
+        sa.Column("seen_until", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     # Events are published from now on: the history before this upgrade is not replayed to anyone.
-    op.execute("INSERT INTO event_feed (id, started_after) SELECT 1, COALESCE(MAX(id), 0) FROM order_events")
+    op.execute(
+        "INSERT INTO event_feed (id, done_until, seen_until) SELECT 1, COALESCE(MAX(id), 0), COALESCE(MAX(id), 0) "
+        "FROM order_events"
+    )
     op.create_table(
         "webhook_endpoints",
         sa.Column("id", Id, autoincrement=True, nullable=False),
