@@ -8,7 +8,9 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from silverpay.commands import developer
 from silverpay.commands.admin import admin_app
+from silverpay.commands.events import events_app
 from silverpay.demo import defaults as demo_defaults
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="WeChat mini-program payments.")
@@ -272,6 +274,9 @@ def reconcile_command(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(events_app, name="events")
+app.command()(developer.listen)
+app.command()(developer.trigger)
 
 
 @db_app.command("upgrade")
