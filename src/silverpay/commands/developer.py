@@ -46,8 +46,7 @@ def listen(
     secret = local_secret(api_key)
     types = [t.strip() for t in events.split(",") if t.strip()]
     console.print(f"Ready. Forwarding events from {api_base} to [bold]{forward_to}[/]", highlight=False)
-    console.print(f"Your local webhook signing secret is [bold]{secret}[/] (verify with silverpay.webhooks.verify)",
-                  highlight=False)  # fmt: skip
+    print(f"Your local webhook signing secret is {secret}", flush=True)  # one unwrapped line, for scripts
     forwarded = 0
     cursor: int | None = None
     headers = {"Authorization": f"Bearer {api_key}"}
