@@ -110,10 +110,27 @@ async def run_demo(
         console.print(f"service API docs   {service_url}/docs")
         console.print(f"simulator docs     {sim_url}/docs")
         console.print(f"operator token     {DEMO_ADMIN_TOKEN} (demo mode only)")
+        await _print_listen_howto(console, service_app, service_url, sim_url)
         if once:
             return
         console.print("Ctrl-C to stop.")
         await asyncio.Event().wait()
+
+
+async def _print_listen_howto(console: Console, service_app: Any, service_url: str, sim_url: str) -> None:
+    """An API key for this demo's database, and the commands that try webhooks with it."""
+    import time
+
+    from silverpay.service.api_keys import create_api_key
+
+    _, secret = await create_api_key(service_app.state.ctx.sessions, "demo", now=time.time())
+    console.print("\n[bold]For merchant backends[/]: webhooks on your machine (in another terminal):")
+    console.print(f"  silverpay listen --forward-to http://localhost:3000/hooks --api-base {service_url} "
+                  f"--api-key {secret}", highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(f"  silverpay trigger order.paid --api-base {service_url} --sim-base {sim_url} --api-key {secret}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+    console.print("  (listen prints the secret it signs with; verify with silverpay.webhooks.verify or "
+                  "clients/webhooks/verify.mjs)", highlight=False)  # fmt: skip
 
 
 def _show(console: Console, step: str, method: str, url: str, sent: Any, response: httpx.Response) -> Any:
