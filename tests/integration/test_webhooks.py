@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from silverpay.jobs.webhook_http import HttpxPoster
 from silverpay.service import webhooks
 from silverpay.webhooks import verify
 from tests.merchant import api_key, payment_body
@@ -49,7 +50,7 @@ class Receiver:
 
     def sender(self, seed: int = 7) -> webhooks.WebhookSender:
         client = httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
-        return webhooks.WebhookSender(client, random.Random(seed), timeout_s=10, lease_s=60)
+        return webhooks.WebhookSender(HttpxPoster(client), random.Random(seed), timeout_s=10, lease_s=60)
 
 
 async def endpoint(svc: Harness, events: list[str] | None = None) -> dict[str, Any]:

@@ -12,10 +12,9 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
-import httpx
-
 from silverpay.jobs.limited_client import RateLimitedPayClient
 from silverpay.jobs.ratelimit import TokenBucket
+from silverpay.jobs.webhook_http import StreamPoster
 from silverpay.service import api_idempotency, events, payments, refunds, webhooks
 from silverpay.service.context import ServiceContext
 
@@ -33,7 +32,7 @@ class Worker:
         self.ctx = dataclasses.replace(ctx, pay=RateLimitedPayClient(ctx.pay, TokenBucket(rate_per_s)))
         self._concurrency = concurrency
         self._batch = batch
-        self.webhooks = webhooks  # None: `run` makes one (its own HTTP client, unseeded randomness)
+        self.webhooks = webhooks  # None: `run` makes one (its own HTTP connections, unseeded randomness)
         self._pruned_at = float("-inf")
         self._webhook_options = (webhook_timeout_s, webhook_lease_s, webhook_concurrency)
 
@@ -58,9 +57,10 @@ class Worker:
         log.info("worker started")
         async with contextlib.AsyncExitStack() as stack:
             if self.webhooks is None:
-                http = await stack.enter_async_context(httpx.AsyncClient(trust_env=False, follow_redirects=False))
+                poster = StreamPoster()
+                stack.push_async_callback(poster.aclose)
                 timeout_s, lease_s, concurrency = self._webhook_options
-                self.webhooks = webhooks.WebhookSender(http, random.Random(), timeout_s, lease_s, concurrency)
+                self.webhooks = webhooks.WebhookSender(poster, random.Random(), timeout_s, lease_s, concurrency)
             await asyncio.gather(self._loop(self.run_once, stop, poll_s),
                                  self._loop(self.run_webhook_jobs, stop, poll_s))  # fmt: skip
         log.info("worker stopped")

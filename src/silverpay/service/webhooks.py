@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silverpay.clock import utc
 from silverpay.errors import InvalidRequest, NotFound
+from silverpay.jobs.webhook_http import Poster, WebhookHttpError
 from silverpay.service.context import ServiceContext
 from silverpay.service.events import EVENT_TYPES
 from silverpay.store.models_integration import PublicEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -148,8 +148,13 @@ async def delete_endpoint(ctx: ServiceContext, endpoint_id: int) -> None:
 
 # Delivery -----------------------------------------------------------------------------------------
 
+_deliveries: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+_attempts: Table = WebhookAttempt.__table__  # type: ignore[assignment]
+_endpoints: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
+_events: Table = PublicEvent.__table__  # type: ignore[assignment]
 
-def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+
+def signing_secrets(endpoint: Any, now: datetime) -> list[str]:
     """The secret, and the rotated-out one while it is still valid."""
     previous = endpoint.previous_secret
     valid = previous and endpoint.previous_secret_until is not None and endpoint.previous_secret_until > now
@@ -177,10 +182,11 @@ class Outcome:
 
 @dataclass
 class WebhookSender:
-    """What deliveries need besides the database: an HTTP client, the randomness of the backoff,
-    the per-attempt timeout and the lease a claim holds (longer than the timeout)."""
+    """What deliveries need besides the database: the HTTP client (see jobs/webhook_http.py), the
+    randomness of the backoff, the per-attempt timeout, the lease a claim holds (longer than the
+    timeout) and how many deliveries are in flight at once."""
 
-    http: httpx.AsyncClient
+    poster: Poster
     rng: random.Random
     timeout_s: float = 10.0
     lease_s: float = 60.0
@@ -193,35 +199,31 @@ class WebhookSender:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
-                async with self.http.stream("POST", url, content=payload, headers=headers) as response:
-                    head = b""
-                    if response.is_stream_consumed:  # an in-memory answer (tests' transports)
-                        head = response.content
-                    else:
-                        async for chunk in response.aiter_raw():  # read no more than the head we keep
-                            head += chunk
-                            if len(head) >= RESPONSE_HEAD_BYTES:
-                                break
+                status, head = await self.poster.post(url, payload, headers)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, WebhookHttpError, ValueError) as error:
             latency = int((time.perf_counter() - started) * 1000)
-            text = head[:RESPONSE_HEAD_BYTES].decode("utf-8", errors="replace")
-            return Outcome(delivery_id, response.status_code, latency, text, "")
-        except (httpx.HTTPError, TimeoutError, OSError) as error:
-            latency = int((time.perf_counter() - started) * 1000)
-            reason = "timeout" if isinstance(error, TimeoutError | httpx.TimeoutException) else type(error).__name__
+            reason = "timeout" if isinstance(error, TimeoutError) else f"{type(error).__name__}: {error}"
             return Outcome(delivery_id, None, latency, "", reason[:255])
+        latency = int((time.perf_counter() - started) * 1000)
+        return Outcome(delivery_id, status, latency, head[:RESPONSE_HEAD_BYTES].decode("utf-8", "replace"), "")
 
 
-Claimed = list[tuple[WebhookDelivery, str, WebhookEndpoint]]
+_CLAIMED_COLUMNS = (
+    _deliveries.c.id, _deliveries.c.created_at, _deliveries.c.check_attempts, _events.c.body,
+    _endpoints.c.id.label("endpoint_id"), _endpoints.c.url, _endpoints.c.secret, _endpoints.c.previous_secret,
+    _endpoints.c.previous_secret_until, _endpoints.c.enabled,
+)  # fmt: skip
 
 
-async def _claim(ctx: ServiceContext, *, limit: int, lease_s: float) -> Claimed:
-    """Due deliveries leased to the caller, with their event bodies and endpoints."""
+async def _claim(ctx: ServiceContext, *, limit: int, lease_s: float) -> list[Any]:
+    """Due deliveries leased to the caller, each with its event's body and its endpoint."""
     now = utc(ctx.clock())
-    d = WebhookDelivery
+    d = _deliveries.c
     async with ctx.sessions.begin() as db:
+        free = or_(d.lease_until.is_(None), d.lease_until < now)
         query = (
             select(d.id)
-            .where(d.status == "PENDING", d.next_check_at <= now, or_(d.lease_until.is_(None), d.lease_until < now))
+            .where(d.status == "PENDING", d.next_check_at <= now, free)
             .order_by(d.next_check_at, d.id)
             .limit(limit)
             .with_for_update(skip_locked=True)  # SQLite ignores it: there BEGIN IMMEDIATE serialises claims
@@ -230,16 +232,15 @@ async def _claim(ctx: ServiceContext, *, limit: int, lease_s: float) -> Claimed:
         if not ids:
             return []
         lease = now + timedelta(seconds=lease_s)
-        await db.execute(update(d).where(d.id.in_(ids)).values(lease_until=lease).execution_options(
-            synchronize_session=False))  # fmt: skip
+        await db.execute(update(_deliveries).where(d.id.in_(ids)).values(lease_until=lease))
         rows = await db.execute(
-            select(d, PublicEvent.body, WebhookEndpoint)
-            .join(PublicEvent, PublicEvent.id == d.event_id)
-            .join(WebhookEndpoint, WebhookEndpoint.id == d.endpoint_id)
+            select(*_CLAIMED_COLUMNS)
+            .select_from(_deliveries.join(_events, _events.c.id == d.event_id).join(_endpoints,
+                                                                                    _endpoints.c.id == d.endpoint_id))
             .where(d.id.in_(ids))
             .order_by(d.id)
-        )
-        return [(delivery, body, endpoint) for delivery, body, endpoint in rows.all()]
+        )  # fmt: skip
+        return list(rows.all())
 
 
 async def deliver_due(ctx: ServiceContext, sender: WebhookSender, *, limit: int = 100) -> int:
@@ -250,69 +251,88 @@ async def deliver_due(ctx: ServiceContext, sender: WebhookSender, *, limit: int 
         return 0
     now = ctx.clock()
     slots = asyncio.Semaphore(sender.concurrency)
-    disabled = {endpoint.id for _, _, endpoint in claimed if not endpoint.enabled}
 
-    async def one(delivery: WebhookDelivery, body: str, endpoint: WebhookEndpoint) -> Outcome | None:
-        if endpoint.id in disabled:
+    async def one(row: Any) -> Outcome | None:
+        if not row.enabled:
             return None  # held until the endpoint is enabled again
         async with slots:
-            return await sender.send(delivery.id, endpoint.url, body, signing_secrets(endpoint, utc(now)), now)
+            return await sender.send(row.id, row.url, row.body, signing_secrets(row, utc(now)), now)
 
-    outcomes = await asyncio.gather(*(one(*c) for c in claimed))
+    outcomes = await asyncio.gather(*(one(row) for row in claimed))
     await _record(ctx, sender, claimed, outcomes)
     return len(claimed)
 
 
 async def _record(
-    ctx: ServiceContext, sender: WebhookSender, claimed: Claimed,
-    outcomes: Sequence[Outcome | None],
-) -> None:  # fmt: skip
+    ctx: ServiceContext, sender: WebhookSender, claimed: list[Any], outcomes: Sequence[Outcome | None]
+) -> None:
+    """Every outcome of a pass in one transaction: the deliveries answered 2xx in one statement per
+    status code, the others one each (each has its own retry time), the attempts in one INSERT."""
     now_s = ctx.clock()
     now = utc(now_s)
-    d = WebhookDelivery
+    d = _deliveries.c
     attempts: list[dict[str, Any]] = []
+    delivered: dict[int, list[int]] = {}
+    held: list[int] = []
+    retries: list[tuple[int, dict[str, Any]]] = []
     succeeded: set[int] = set()
     failing: set[int] = set()
     flagged: set[int] = set()
+    for row, outcome in zip(claimed, outcomes, strict=True):
+        if outcome is None:
+            held.append(row.id)
+            continue
+        attempts.append({"delivery_id": row.id, "at": now, "status_code": outcome.status_code,
+                         "latency_ms": outcome.latency_ms, "response_head": outcome.head,
+                         "error": outcome.error})  # fmt: skip
+        if outcome.delivered:
+            delivered.setdefault(int(outcome.status_code or 0), []).append(row.id)
+            succeeded.add(row.endpoint_id)
+        elif now_s - row.created_at.timestamp() >= RETRY_FOR_S:
+            retries.append(
+                (row.id, {"status": "FAILED", "next_check_at": None, "last_status_code": outcome.status_code})
+            )
+            failing.add(row.endpoint_id)
+            flagged.add(row.endpoint_id)
+        else:
+            retry_at = now + timedelta(seconds=backoff_s(row.check_attempts, sender.rng))
+            retries.append((row.id, {"next_check_at": retry_at, "last_status_code": outcome.status_code}))
+            failing.add(row.endpoint_id)
     async with ctx.sessions.begin() as db:
-        for (delivery, _, endpoint), outcome in zip(claimed, outcomes, strict=True):
-            if outcome is None:  # endpoint disabled: look again in an hour, no attempt made
-                await db.execute(update(d).where(d.id == delivery.id).values(
-                    lease_until=None, next_check_at=now + timedelta(hours=1)))  # fmt: skip
-                continue
-            attempts.append({"delivery_id": delivery.id, "at": now, "status_code": outcome.status_code,
-                             "latency_ms": outcome.latency_ms, "response_head": outcome.head,
-                             "error": outcome.error})  # fmt: skip
-            values: dict[str, Any] = {"lease_until": None, "check_attempts": d.check_attempts + 1,
-                                      "last_status_code": outcome.status_code}  # fmt: skip
-            if outcome.delivered:
-                values |= {"status": "DELIVERED", "delivered_at": now, "next_check_at": None}
-                succeeded.add(endpoint.id)
-            elif now_s - delivery.created_at.timestamp() >= RETRY_FOR_S:
-                values |= {"status": "FAILED", "next_check_at": None}
-                failing.add(endpoint.id)
-                flagged.add(endpoint.id)
-            else:
-                retry_at = now + timedelta(seconds=backoff_s(delivery.check_attempts, sender.rng))
-                values["next_check_at"] = retry_at
-                failing.add(endpoint.id)
-            await db.execute(update(d).where(d.id == delivery.id).values(**values))
-        if attempts:
-            await db.execute(insert(WebhookAttempt), attempts)
-        e = WebhookEndpoint
-        if succeeded:
+        for code, ids in delivered.items():
             await db.execute(
-                update(e).where(e.id.in_(succeeded), e.failing_since.is_not(None)).values(failing_since=None)
-            )
-        failing -= succeeded
-        if failing:
-            await db.execute(update(e).where(e.id.in_(failing), e.failing_since.is_(None)).values(failing_since=now))
-            await db.execute(
-                update(e)
-                .where(
-                    e.id.in_(failing), e.enabled.is_(True), e.failing_since <= now - timedelta(seconds=DISABLE_AFTER_S)
+                update(_deliveries).where(d.id.in_(ids)).values(
+                    status="DELIVERED", delivered_at=now, next_check_at=None, lease_until=None,
+                    check_attempts=d.check_attempts + 1, last_status_code=code,
                 )
-                .values(enabled=False, disabled_reason="failing for 5 days", updated_at=now)
-            )
-        if flagged:
-            await db.execute(update(e).where(e.id.in_(flagged), e.flagged_at.is_(None)).values(flagged_at=now))
+            )  # fmt: skip
+        for delivery_id, values in retries:
+            await db.execute(update(_deliveries).where(d.id == delivery_id).values(
+                lease_until=None, check_attempts=d.check_attempts + 1, **values))  # fmt: skip
+        if held:  # endpoint disabled: no attempt made; looked at again in an hour
+            await db.execute(update(_deliveries).where(d.id.in_(held)).values(
+                lease_until=None, next_check_at=now + timedelta(hours=1)))  # fmt: skip
+        if attempts:
+            await db.execute(insert(_attempts), attempts)
+        await _endpoint_health(db, now, succeeded, failing - succeeded, flagged)
+
+
+async def _endpoint_health(
+    db: AsyncSession, now: datetime, succeeded: set[int], failing: set[int], flagged: set[int]
+) -> None:
+    """A success clears an endpoint's failure streak; a failure starts one; five days of it disable
+    the endpoint; a delivery given up on flags it."""
+    e = _endpoints.c
+    if succeeded:
+        await db.execute(update(_endpoints).where(e.id.in_(succeeded), e.failing_since.is_not(None)).values(
+            failing_since=None))  # fmt: skip
+    if failing:
+        await db.execute(update(_endpoints).where(e.id.in_(failing), e.failing_since.is_(None)).values(
+            failing_since=now))  # fmt: skip
+        await db.execute(
+            update(_endpoints)
+            .where(e.id.in_(failing), e.enabled.is_(True), e.failing_since <= now - timedelta(seconds=DISABLE_AFTER_S))
+            .values(enabled=False, disabled_reason="failing for 5 days", updated_at=now)
+        )
+    if flagged:
+        await db.execute(update(_endpoints).where(e.id.in_(flagged), e.flagged_at.is_(None)).values(flagged_at=now))
