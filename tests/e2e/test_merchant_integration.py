@@ -18,6 +18,7 @@ import pytest
 
 from silverpay.commands.developer import local_secret
 from silverpay.sim.config import DEMO_APPID
+from tests.databases import BACKENDS
 from tests.e2e.merchant_backend import Backend, merchant_backend
 from tests.e2e.processes import free_port, stop, wait_for
 from tests.e2e.stack import ADMIN, Stack, running_stack, service_env
@@ -92,8 +93,9 @@ def test_listen_forwards_what_trigger_makes_happen(world: tuple[Stack, Backend, 
     assert output.count("→ 200") == 2 and backend.refused == 0
 
 
-def test_worker_killed_mid_delivery_loses_nothing(make_database: Any, tmp_path: Any) -> None:
-    database_url = make_database("sqlite")
+@pytest.mark.parametrize("database", BACKENDS)
+def test_worker_killed_mid_delivery_loses_nothing(make_database: Any, tmp_path: Any, database: str) -> None:
+    database_url = make_database(database)
     with running_stack(database_url, str(tmp_path), SILVERPAY_EMBEDDED_WORKER="0") as stack:
         api_key = create_api_key(database_url)
         with merchant_backend(stack.api, api_key) as backend:

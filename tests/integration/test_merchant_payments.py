@@ -3,6 +3,7 @@ same use cases as the mini-program (pay, confirm, cancel, refund)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -122,3 +123,18 @@ async def test_merchant_order_no_and_idempotency_key_semantics(svc: Harness) -> 
     assert (await svc.api.get("/api/v1/payments/999999", headers=headers)).status_code == 404
     catalogue = await svc.order(await svc.shopper())  # a mini-program order is not a payment of this API
     assert (await svc.api.get(f"/api/v1/payments/{catalogue['id']}", headers=headers)).status_code == 404
+
+
+async def test_concurrent_twins_with_one_idempotency_key_create_one_payment(svc: Harness) -> None:
+    headers = {**await api_key(svc), "Idempotency-Key": "twins"}
+    body = payment_body("o-twins")
+    answers = await asyncio.gather(*(svc.api.post("/api/v1/payments", json=body, headers=headers) for _ in range(4)))
+    created = [a for a in answers if a.status_code == 201]
+    assert created and all(a.json()["id"] == created[0].json()["id"] for a in created)
+    others = [a for a in answers if a.status_code != 201]
+    assert all(a.status_code in (200, 409) for a in others), [a.text for a in others]
+    assert all(a.json()["error"]["code"] in ("IDEMPOTENCY_KEY_IN_USE", "MERCHANT_ORDER_NO_IN_USE")
+               for a in others if a.status_code == 409)  # fmt: skip
+    listed = await svc.api.get("/api/v1/payments", params={"merchant_order_no": body["merchant_order_no"]},
+                               headers=headers)  # fmt: skip
+    assert len(listed.json()) == 1

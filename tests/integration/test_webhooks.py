@@ -196,8 +196,31 @@ async def test_endpoint_management_and_event_access(svc: Harness) -> None:
     (event,) = feed.json()["events"]
     assert event["type"] == "order.closed" and feed.json()["next"] == int(event["id"].removeprefix("evt_"))
     assert (await svc.api.get("/api/v1/events", headers=ADMIN)).json()[0]["deliveries"] == []  # disabled
+    for since, count in (("2000-01-01T00:00:00", 1), ("2999-01-01T00:00:00Z", 0)):  # no zone: UTC
+        listed = await svc.api.get("/api/v1/events", params={"since": since}, headers=ADMIN)
+        assert listed.status_code == 200 and len(listed.json()) == count
     assert (await svc.api.post(f"/api/v1/events/{event['id']}/resend", params={"endpoint": 999},
                                headers=ADMIN)).status_code == 404  # fmt: skip
     assert (await svc.api.get("/api/v1/events/evt_999999", headers=ADMIN)).status_code == 404
     assert (await svc.api.delete(f"/api/v1/admin/webhook-endpoints/{hook['id']}", headers=ADMIN)).status_code == 204
     assert (await svc.api.get("/api/v1/admin/webhook-endpoints", headers=ADMIN)).json() == []
+
+
+async def test_deliveries_held_for_a_disabled_endpoint_go_out_when_it_is_enabled(svc: Harness) -> None:
+    hook = await endpoint(svc)
+    await closed_payments(svc, 1)
+    receiver = Receiver(svc.clock)
+    worker = svc.worker()
+    worker.webhooks = receiver.sender()
+    await worker.run_webhook_jobs()  # published, one delivery queued (the endpoint is enabled)
+    (event,) = (await svc.api.get("/api/v1/events", headers=ADMIN)).json()
+    await svc.api.post(f"/api/v1/events/{event['id']}/resend", headers=ADMIN)
+    await svc.api.patch(f"/api/v1/admin/webhook-endpoints/{hook['id']}", json={"enabled": False}, headers=ADMIN)
+    await svc.api.post(f"/api/v1/events/{event['id']}/resend", params={"endpoint": hook["id"]}, headers=ADMIN)
+    await worker.run_webhook_jobs()
+    assert len(receiver.requests) == 1  # the one before disabling; the resend waits
+    held = (await svc.api.get(f"/api/v1/events/{event['id']}", headers=ADMIN)).json()["deliveries"][0]
+    assert held["status"] == "PENDING"
+    await svc.api.patch(f"/api/v1/admin/webhook-endpoints/{hook['id']}", json={"enabled": True}, headers=ADMIN)
+    await worker.run_webhook_jobs()
+    assert len(receiver.requests) == 2 and receiver.requests[-1][0]["id"] == event["id"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -199,6 +199,8 @@ async def list_events(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Events of the last 30 days, newest first, each with its deliveries."""
     oldest = utc(ctx.clock()) - timedelta(days=LISTED_DAYS)
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)  # a time without a zone is UTC
     query = select(PublicEvent).where(PublicEvent.created_at >= max(oldest, since or oldest))
     if event_type:
         query = query.where(PublicEvent.type == event_type)

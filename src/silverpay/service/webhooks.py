@@ -124,6 +124,9 @@ async def update_endpoint(
             endpoint.disabled_reason = "" if enabled else "disabled by an operator"
             if enabled:
                 endpoint.failing_since = endpoint.flagged_at = None
+                held = update(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id,
+                                                     WebhookDelivery.status == "PENDING")  # fmt: skip
+                await db.execute(held.values(next_check_at=now))  # what waited for it goes out now
         secret = None
         if rotate_secret:
             secret = new_secret()
