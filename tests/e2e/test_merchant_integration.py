@@ -67,6 +67,16 @@ def test_backend_receives_a_verified_order_paid(world: tuple[Stack, Backend, str
     paid = event["data"]["object"]
     assert paid["merchant_order_no"] == number and paid["status"] == "PAID" and paid["amount_fen"] == 2990
     assert backend.refused == 0
+    cli = {**os.environ, "SILVERPAY_ADMIN_TOKEN": ADMIN["Authorization"].removeprefix("Bearer "), "COLUMNS": "200",
+           "SILVERPAY_API_BASE": stack.api}  # fmt: skip
+    listed = subprocess.run([sys.executable, "-m", "silverpay", "events", "list", "--type", "order.paid"], env=cli,
+                            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert event["id"] in listed.stdout and "DELIVERED" in listed.stdout
+    resent = subprocess.run([sys.executable, "-m", "silverpay", "events", "resend", event["id"]], env=cli,
+                            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert f"{event['id']} queued" in resent.stdout
+    wait_for(lambda: len(backend.verified["/hooks"]) == 2, timeout=30)
+    assert backend.verified["/hooks"][1] == event  # the same event, again
 
 
 def test_listen_forwards_what_trigger_makes_happen(world: tuple[Stack, Backend, str]) -> None:
@@ -75,13 +85,13 @@ def test_listen_forwards_what_trigger_makes_happen(world: tuple[Stack, Backend, 
     env = {**os.environ, "SILVERPAY_API_KEY": backend.api_key, "SILVERPAY_API_BASE": stack.api}
     listen = subprocess.Popen(
         [sys.executable, "-m", "silverpay", "listen", "--forward-to", backend.url + "/local", "--events",
-         "order.paid,order.closed", "--max-events", "2"],
+         "order.paid,order.closed,refund.succeeded", "--max-events", "3"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
         lines = [listen.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
         assert f"signing secret is {local_secret(backend.api_key)}\n" in "".join(lines), lines
-        for event in ("order.closed", "order.paid"):
+        for event in ("order.closed", "refund.succeeded"):  # the refund's payment is paid first
             subprocess.run([sys.executable, "-m", "silverpay", "trigger", event, "--sim-base", stack.sim.base_url],
                            env=env, check=True, timeout=60, capture_output=True)  # fmt: skip
         output, _ = listen.communicate(timeout=60)
@@ -89,8 +99,8 @@ def test_listen_forwards_what_trigger_makes_happen(world: tuple[Stack, Backend, 
         if listen.poll() is None:
             stop(listen)  # type: ignore[arg-type]
     assert listen.returncode == 0, output
-    assert [e["type"] for e in backend.verified["/local"]] == ["order.closed", "order.paid"]
-    assert output.count("→ 200") == 2 and backend.refused == 0
+    assert [e["type"] for e in backend.verified["/local"]] == ["order.closed", "order.paid", "refund.succeeded"]
+    assert output.count("→ 200") == 3 and backend.refused == 0
 
 
 @pytest.mark.parametrize("database", BACKENDS)

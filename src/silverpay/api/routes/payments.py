@@ -25,7 +25,12 @@ def _respond(answer: Answer) -> JSONResponse:
     return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
 
-@router.post("", status_code=201, response_model=PaymentOut, responses=error_responses(404, 409))
+REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {"model": PaymentOut, "description": "The same merchant_order_no and body again: the payment"}
+}
+
+
+@router.post("", status_code=201, response_model=PaymentOut, responses={**REPLAYED, **error_responses(404, 409)})
 async def create_payment(
     body: PaymentCreate, request: Request, ctx: Context, key: ApiCaller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
