@@ -8,7 +8,9 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from silverpay.commands import developer
 from silverpay.commands.admin import admin_app
+from silverpay.commands.events import events_app
 from silverpay.demo import defaults as demo_defaults
 
 # Markdown: a docstring's paragraph is reflowed to the terminal, not printed with its source line breaks.
@@ -241,7 +243,9 @@ def worker() -> None:
             if settings.auto_migrate:
                 await upgrade(parts.engine)
             work = Worker(parts.ctx, concurrency=settings.worker_concurrency, batch=settings.worker_batch,
-                          rate_per_s=settings.wechat_rate_limit_per_s)  # fmt: skip
+                          rate_per_s=settings.wechat_rate_limit_per_s, webhook_timeout_s=settings.webhook_timeout_s,
+                          webhook_lease_s=settings.webhook_lease_s,
+                          webhook_concurrency=settings.webhook_concurrency)  # fmt: skip
             await work.run(stop, poll_s=settings.worker_poll_s)
 
     asyncio.run(run())
@@ -314,6 +318,9 @@ def reconcile_command(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(events_app, name="events")
+app.command()(developer.listen)
+app.command()(developer.trigger)
 
 
 @db_app.command("upgrade")

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     worker_batch: int = Field(50, ge=1, le=1000)
     worker_poll_s: float = Field(1.0, gt=0, le=60)
     wechat_rate_limit_per_s: float = Field(20.0, gt=0, le=100_000)  # calls to WeChat per second, per worker
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)  # a delivery answered 2xx within this is delivered
+    webhook_lease_s: float = Field(60.0, gt=0, le=3600)  # a claimed delivery is another worker's again after this
+    webhook_concurrency: int = Field(16, ge=1, le=256)  # deliveries in flight per worker
 
     @field_validator("sweep_schedule_s")
     @classmethod

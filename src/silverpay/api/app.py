@@ -16,7 +16,18 @@ from silverpay import console
 from silverpay.api import errors, openapi
 from silverpay.api.limits import BODY_TIMEOUT_S, MAX_BODY_BYTES, BodyLimits
 from silverpay.api.request_id import RequestId
-from silverpay.api.routes import admin, auth, health, operators, orders, products, reconciliations, wechat
+from silverpay.api.routes import (
+    admin,
+    auth,
+    health,
+    operators,
+    orders,
+    payments,
+    products,
+    reconciliations,
+    webhooks,
+    wechat,
+)
 from silverpay.bootstrap import WechatPay, built
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
@@ -34,7 +45,9 @@ async def embedded_worker(ctx: ServiceContext, settings: Settings) -> AsyncItera
         yield
         return
     worker = Worker(ctx, concurrency=settings.worker_concurrency, batch=settings.worker_batch,
-                    rate_per_s=settings.wechat_rate_limit_per_s)  # fmt: skip
+                    rate_per_s=settings.wechat_rate_limit_per_s, webhook_timeout_s=settings.webhook_timeout_s,
+                    webhook_lease_s=settings.webhook_lease_s,
+                    webhook_concurrency=settings.webhook_concurrency)  # fmt: skip
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop, poll_s=settings.worker_poll_s))
     try:
@@ -82,7 +95,7 @@ def create_app(
     app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     app.add_middleware(RequestId)  # outermost: every answer carries X-Request-Id, even a 413
     app.router.routes.extend(wechat.routes)
-    for module in (auth, products, orders, admin, reconciliations, operators, health):
+    for module in (auth, products, orders, admin, reconciliations, operators, health, payments, webhooks):
         app.include_router(module.router)
     app.include_router(operators.session_router)
     openapi.install(app, wechat.OPENAPI_PATHS)

@@ -135,6 +135,7 @@ async def _run_demo(
         console.print(f"simulator docs     {sim_url}/docs")
         console.print(f"operator token     {DEMO_ADMIN_TOKEN} (demo mode only)")
         console.print(f"console sign-in    {DEMO_OPERATOR_EMAIL}   password {owner_password}   (owner)")
+        await _print_listen_howto(console, service_app, service_url, sim_url)
         console.print("Ctrl-C to stop.")
         # uvicorn takes SIGINT/SIGTERM while it serves and tells its servers to exit: so do we.
         while not (server.should_exit or sim_server.should_exit):  # noqa: ASYNC110 (a flag, not an Event)
@@ -146,6 +147,22 @@ async def demo_owner(ctx: ServiceContext) -> str:
     password = secrets.token_urlsafe(12)
     await ensure_owner(ctx, DEMO_OPERATOR_EMAIL, password, actor=Operator(role=Role.OWNER, name="demo"))
     return password
+
+
+async def _print_listen_howto(console: Console, service_app: Any, service_url: str, sim_url: str) -> None:
+    """An API key for this demo's database, and the commands that try webhooks with it."""
+    import time
+
+    from silverpay.service.api_keys import create_api_key
+
+    _, secret = await create_api_key(service_app.state.ctx.sessions, "demo", now=time.time())
+    console.print("\n[bold]For merchant backends[/]: webhooks on your machine (in another terminal):")
+    console.print(f"  silverpay listen --forward-to http://localhost:3000/hooks --api-base {service_url} "
+                  f"--api-key {secret}", highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(f"  silverpay trigger order.paid --api-base {service_url} --sim-base {sim_url} --api-key {secret}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+    console.print("  (listen prints the secret it signs with; verify with silverpay.webhooks.verify or "
+                  "clients/webhooks/verify.mjs)", highlight=False)  # fmt: skip
 
 
 def _show(console: Console, step: str, method: str, url: str, sent: Any, response: httpx.Response) -> Any:
