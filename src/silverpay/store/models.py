@@ -72,7 +72,7 @@ class Order(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))  # None: made by the payments API
     quantity: Mapped[int] = mapped_column(Integer)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     description: Mapped[str] = mapped_column(String(127))
@@ -220,4 +220,8 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-from silverpay.store import models_console  # noqa: E402,F401  (the console's tables, registered on Base)
+# The tables of later features, each in its own module, registered on Base when this one is imported.
+from silverpay.store import (  # noqa: E402
+    models_console,  # noqa: F401
+    models_integration,  # noqa: F401
+)
