@@ -2,6 +2,7 @@
 
     SilverpayError                   every error we raise on purpose
     ├── ConfigError                  settings that cannot work (missing secret, bad URL)
+    ├── DatabaseUnreachable          the database did not accept a connection (its host, the driver's reason)
     ├── ProtocolError                bytes from or for WeChat that break the wire rules
     │   ├── XmlError                 unsafe, oversized, nested or malformed XML
     │   ├── SignatureError           a signature that is missing, unknown or does not verify
@@ -47,6 +48,10 @@ class SilverpayError(Exception):
 
 class ConfigError(SilverpayError):
     code = "CONFIG"
+
+
+class DatabaseUnreachable(SilverpayError):
+    code = "DATABASE_UNREACHABLE"
 
 
 class ProtocolError(SilverpayError):

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from silverpay.api import errors, openapi
 from silverpay.api.limits import BODY_TIMEOUT_S, MAX_BODY_BYTES, BodyLimits
@@ -19,6 +20,7 @@ from silverpay.bootstrap import WechatPay, built
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
 from silverpay.jobs.worker import Worker
+from silverpay.offline_docs import offline_docs_app
 from silverpay.service.catalogue import seed_demo_catalogue
 from silverpay.service.context import ServiceContext
 from silverpay.store.migrate import upgrade
@@ -65,7 +67,7 @@ def create_app(
             async with embedded_worker(parts.ctx, settings):
                 yield
 
-    app = FastAPI(
+    app = offline_docs_app(  # /docs and /redoc work with no internet
         title="silverpay",
         description="The server side of WeChat mini-program payments.",
         version="0.1.0",
@@ -82,6 +84,10 @@ def create_app(
         app.include_router(module.router)
     app.include_router(operators.session_router)
     openapi.install(app, wechat.OPENAPI_PATHS)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
 
     @app.get("/healthz", tags=["operator"])
     async def healthz() -> dict[str, str]:
