@@ -148,7 +148,7 @@ async def test_finance_re_runs_a_reconciliation(svc: Harness) -> None:
         assert today.status_code == 400
         bad = await finance.send("POST", "/api/v1/admin/reconciliations", json={"date": "2026-02-30"})
         assert bad.status_code == 400
-        yesterday = (day - timedelta(days=1)).isoformat()
+        yesterday = (day - timedelta(days=2)).isoformat()  # (yesterday's bill exists from 09:00 Beijing)
         run = await finance.send("POST", "/api/v1/admin/reconciliations", json={"date": yesterday})
         assert run.status_code == 201, run.text
         assert run.json()["bill_date"] == yesterday and run.json()["status"] == "CLEAN"
