@@ -4,10 +4,12 @@ show what the service knows."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from silverpay.beijing import BEIJING
 from tests.console import PASSWORD, client, create_operator, signed_in
 from tests.notify_bodies import notification
 from tests.service_harness import Harness
@@ -188,3 +190,25 @@ async def test_products_by_the_owner_only(svc: Harness) -> None:
         assert priced.status_code == off.status_code == 303
     listed = (await svc.api.get("/api/v1/products")).json()
     assert all(p["name"] != "Oolong tea" for p in listed)  # inactive: not offered to shoppers
+
+
+async def test_finance_reruns_a_days_reconciliation(svc: Harness) -> None:
+    await paid_order(svc)
+    await svc.advance(86400)  # the payment's day is over: WeChat has its bill
+    yesterday = (datetime.fromtimestamp(svc.clock(), BEIJING).date() - timedelta(days=1)).isoformat()
+    async with signed_in(svc, "viewer") as viewer:
+        page = await viewer.get("/console/reconciliation")
+        refused = await viewer.client.post("/console/reconciliation/run",
+                                           data={"csrf_token": csrf_in(page.text), "date": yesterday})  # fmt: skip
+        assert refused.status_code == 403
+    async with signed_in(svc, "finance") as finance:
+        page = await finance.get("/console/reconciliation")
+        csrf = {"csrf_token": csrf_in(page.text)}
+        today = await finance.client.post("/console/reconciliation/run",
+                                          data={**csrf, "date": datetime.fromtimestamp(svc.clock(), BEIJING)
+                                                .date().isoformat()}, headers={"HX-Request": "true"})  # fmt: skip
+        assert today.status_code == 400 and "before today" in today.text
+        ran = await finance.client.post("/console/reconciliation/run", data={**csrf, "date": yesterday})
+        assert ran.status_code == 303 and ran.headers["location"].startswith("/console/reconciliation?run=")
+        shown = await finance.get(ran.headers["location"])
+        assert f">{yesterday}</a>" in shown.text and "s-CLEAN" in shown.text
