@@ -139,6 +139,12 @@ def test_finance_refunds_and_resolves_a_viewer_may_not(demo: Demo, contexts: Con
     paid = f"¥{demo.amount_fen // 100:,}.{demo.amount_fen % 100:02d}"
     assert page.inner_text("#refundable") == paid
 
+    # Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "content"
+
     # Refund part of it, as finance.
     page.fill("input[name=amount]", "1.00")
     page.fill("input[name=reason]", "damaged cup")

@@ -212,3 +212,17 @@ async def test_finance_reruns_a_days_reconciliation(svc: Harness) -> None:
         assert ran.status_code == 303 and ran.headers["location"].startswith("/console/reconciliation?run=")
         shown = await finance.get(ran.headers["location"])
         assert f">{yesterday}</a>" in shown.text and "s-CLEAN" in shown.text
+
+
+async def test_an_idle_session_leads_back_to_sign_in_and_errors_are_pages(svc: Harness) -> None:
+    async with signed_in(svc, "viewer") as viewer:
+        missing = await viewer.get("/console/orders/987654")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+        assert "ORDER_NOT_FOUND" in missing.text
+        await svc.advance(3 * 3600)  # past the idle timeout
+        ended = await viewer.get("/console/orders")
+        assert ended.status_code == 303 and ended.headers["location"] == "/console/login?next=/console/orders&expired=1"
+        htmx = await viewer.get("/console/orders", headers={"HX-Request": "true"})
+        assert htmx.status_code == 204 and htmx.headers["hx-redirect"].startswith("/console/login?next=/console/orders")
+        page = await viewer.get(ended.headers["location"])
+        assert "会话已结束" in page.text
