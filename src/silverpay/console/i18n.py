@@ -151,6 +151,7 @@ ZH: dict[str, str] = {
     "oldest due": "最久等待",
     "Not known": "无法得知",
     "Checked": "检查时间",
+    "Refresh": "刷新",
     "Value": "值",
 }
 
