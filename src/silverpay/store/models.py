@@ -63,6 +63,7 @@ class Product(Base):
     price_fen: Mapped[int] = mapped_column(BigInteger)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    auto_ship_virtual: Mapped[bool] = mapped_column(Boolean, default=False)  # virtual goods: shipped on payment
 
 
 class Order(Base):
@@ -218,3 +219,6 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+from silverpay.store.models_shipping import Shipment, WechatAccessToken  # noqa: E402, F401 (registers the tables)
