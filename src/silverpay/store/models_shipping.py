@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from silverpay.store.models import Base, Id, UTCDateTime
+from silverpay.store.models import Base, UTCDateTime
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # as in models.py (imported from there, mypy sees a cycle)
 
 
 class Shipment(Base):
