@@ -1,6 +1,6 @@
 """`silverpay worker`: passes over the background use cases (order expiry, the pending-payment
-sweeper, closing numbers at WeChat, refund follow-up), each claiming a batch of due rows, until told
-to stop."""
+sweeper, closing numbers at WeChat, refund follow-up, shipping: auto-ship, uploads, the slow poll),
+each claiming a batch of due rows, until told to stop."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import logging
 
 from silverpay.jobs.limited_client import RateLimitedPayClient
 from silverpay.jobs.ratelimit import TokenBucket
-from silverpay.service import payments, refunds
+from silverpay.service import payments, refunds, shipping
 from silverpay.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,9 @@ class Worker:
     async def run_once(self) -> int:
         """One pass over every job; returns how many rows it handled."""
         handled = 0
-        for job in (payments.expire_due, payments.sweep, payments.close_attempts, refunds.follow_up):
+        jobs = (payments.expire_due, payments.sweep, payments.close_attempts, refunds.follow_up, shipping.auto_ship,
+                shipping.submit_due, shipping.poll_due)  # fmt: skip
+        for job in jobs:
             handled += await job(self.ctx, limit=self._batch, concurrency=self._concurrency)
         return handled
 

@@ -7,6 +7,7 @@ from typing import Any
 from silverpay.errors import NotFound
 from silverpay.service.context import ServiceContext
 from silverpay.service.refunds import refund_view
+from silverpay.service.shipping import shipment_of_order
 from silverpay.service.views import admin_order_view, rejection_view
 from silverpay.store import repo
 from silverpay.store.models import Order
@@ -21,4 +22,5 @@ async def order_detail(ctx: ServiceContext, order_id: int) -> dict[str, Any]:
         view = admin_order_view(order, list(await repo.events_of(db, order.id)))
         rejected = [rejection_view(r) for r in await repo.rejections_claiming(db, order.out_trade_no)]
         refunds = [refund_view(r) for r in await repo.refunds_of(db, order.id)]
-        return {**view, "refunds": refunds, "rejected_notifications": rejected}
+    shipment = await shipment_of_order(ctx, order_id)
+    return {**view, "refunds": refunds, "shipment": shipment, "rejected_notifications": rejected}

@@ -19,18 +19,27 @@ async def list_products(ctx: ServiceContext, *, include_inactive: bool = False) 
         return [product_view(p) for p in await repo.list_products(db, include_inactive=include_inactive)]
 
 
-async def create_product(ctx: ServiceContext, name: str, price_fen: int, active: bool = True) -> dict[str, Any]:
+async def create_product(
+    ctx: ServiceContext, name: str, price_fen: int, active: bool = True, auto_ship_virtual: bool = False
+) -> dict[str, Any]:
     if price_fen <= 0:
         raise InvalidRequest("price_fen must be a positive number of fen")
     async with ctx.sessions.begin() as db:
-        product = Product(name=name, price_fen=price_fen, active=active, created_at=utc(ctx.clock()))
+        product = Product(name=name, price_fen=price_fen, active=active, created_at=utc(ctx.clock()),
+                          auto_ship_virtual=auto_ship_virtual)  # fmt: skip
         db.add(product)
         await db.flush()
         return product_view(product)
 
 
 async def update_product(
-    ctx: ServiceContext, product_id: int, *, name: str | None, price_fen: int | None, active: bool | None
+    ctx: ServiceContext,
+    product_id: int,
+    *,
+    name: str | None,
+    price_fen: int | None,
+    active: bool | None,
+    auto_ship_virtual: bool | None = None,
 ) -> dict[str, Any]:
     if price_fen is not None and price_fen <= 0:
         raise InvalidRequest("price_fen must be a positive number of fen")
@@ -44,6 +53,8 @@ async def update_product(
             product.price_fen = price_fen  # existing orders keep the amount they were created with
         if active is not None:
             product.active = active
+        if auto_ship_virtual is not None:
+            product.auto_ship_virtual = auto_ship_virtual
         return product_view(product)
 
 
