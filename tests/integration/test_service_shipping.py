@@ -31,8 +31,8 @@ async def shop(database_url: str) -> AsyncIterator[Harness]:
 async def paid(
     h: Harness, *, auto_ship: bool = False, shopper: Shopper | None = None
 ) -> tuple[Shopper, dict[str, Any]]:
-    product = await h.api.post("/api/v1/admin/products", headers=ADMIN,
-                               json={"name": "Membership", "price_fen": 990, "auto_ship_virtual": auto_ship})  # fmt: skip
+    body = {"name": "Membership", "price_fen": 990, "auto_ship_virtual": auto_ship}
+    product = await h.api.post("/api/v1/admin/products", headers=ADMIN, json=body)
     assert product.status_code == 201 and product.json()["auto_ship_virtual"] is auto_ship
     shopper = shopper or await h.shopper()
     created = await h.api.post("/api/v1/orders", json={"product_id": product.json()["id"]}, headers=shopper.auth)
