@@ -92,8 +92,11 @@ async def mp_events_endpoint(request: Request) -> Response:
     return Response("fail", status_code=400 if ack.message == "invalid notification" else 503, media_type="text/plain")
 
 
+_mp_events = Route(f"{PREFIX}/mp-events", mp_events_endpoint, methods=["GET", "POST"])
+_mp_events.methods.discard("HEAD")  # type: ignore[union-attr]  # (Starlette adds it to every GET; nobody needs it)
+
 routes = [
-    Route(f"{PREFIX}/mp-events", mp_events_endpoint, methods=["GET", "POST"]),
+    _mp_events,
     Route(f"{PREFIX}/notify", notify_v2, methods=["POST"]),
     Route(f"{PREFIX}/refund-notify", refund_notify_v2, methods=["POST"]),
     Route(f"{PREFIX}/v3/notify", notify_v3, methods=["POST"]),
