@@ -137,6 +137,9 @@ class Settings(BaseSettings):
                 self.jwt_secret = SecretStr(secrets.token_urlsafe(32))
             if not self.admin_token.get_secret_value():
                 self.admin_token = SecretStr(demo.DEMO_ADMIN_TOKEN)
+            if not self.wechat_msg_token.get_secret_value():
+                self.wechat_msg_token = SecretStr(demo.DEMO_MSG_TOKEN)
+                self.wechat_msg_aes_key = SecretStr(demo.DEMO_MSG_AES_KEY)
         return self
 
     def check_ready(self) -> None:

@@ -11,7 +11,8 @@ from silverpay.service.views import product_view
 from silverpay.store import repo
 from silverpay.store.models import Product
 
-DEMO_CATALOGUE = (("Pour-over coffee", 1800), ("Matcha latte", 2600), ("Monthly membership", 9900))
+# (name, price, auto_ship_virtual): the membership is virtual goods, shipped to WeChat on payment.
+DEMO_CATALOGUE = (("Pour-over coffee", 1800, False), ("Matcha latte", 2600, False), ("Monthly membership", 9900, True))
 
 
 async def list_products(ctx: ServiceContext, *, include_inactive: bool = False) -> list[dict[str, Any]]:
@@ -63,4 +64,5 @@ async def seed_demo_catalogue(ctx: ServiceContext) -> None:
         if await repo.list_products(db, include_inactive=True):
             return
         now = utc(ctx.clock())
-        db.add_all(Product(name=name, price_fen=price, active=True, created_at=now) for name, price in DEMO_CATALOGUE)
+        db.add_all(Product(name=name, price_fen=price, active=True, created_at=now, auto_ship_virtual=virtual)
+                   for name, price, virtual in DEMO_CATALOGUE)  # fmt: skip

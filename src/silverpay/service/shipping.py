@@ -346,9 +346,11 @@ async def _move(
             if current not in ALLOWED_FROM[to]:
                 return False
             changes["state"] = to.value
-            stamp = {S.SHIPPED: "shipped_at", S.RECEIVED: "received_at", S.SETTLED: "settled_at"}.get(to)
-            if stamp and getattr(shipment, stamp) is None:
-                changes.setdefault(stamp, utc(now))
+            stamps = {S.SHIPPED: ("shipped_at",), S.RECEIVED: ("shipped_at", "received_at"),
+                      S.SETTLED: ("shipped_at", "received_at", "settled_at")}.get(to, ())  # fmt: skip
+            for stamp in stamps:  # a state WeChat skipped past (polled rarely) is dated when we learned it
+                if getattr(shipment, stamp) is None:
+                    changes.setdefault(stamp, utc(now))
         result = await db.execute(update(Shipment).where(*guard).values(**changes)
                                   .execution_options(synchronize_session=False))  # fmt: skip
         if result.rowcount != 1:  # type: ignore[attr-defined]
