@@ -472,10 +472,10 @@ function shipmentCard(order) {
       ...shipment.parcels.map((p) => h('div', { class: 'row' },
         h('span', { class: 'muted' }, p.tracking_no ? `${p.express_company} ${p.tracking_no}` : 'Delivered in the app'),
         h('span', {}, p.item_desc))),
-      shipment.can_confirm_receipt
-        ? h('button', { class: 'btn btn-primary', id: 'confirm-receipt', onclick: () => confirmReceipt(shipment, fill) },
-          'Confirm receipt')
-        : null)
+      ...(shipment.can_confirm_receipt
+        ? [h('button', { class: 'btn btn-primary', id: 'confirm-receipt', onclick: () => confirmReceipt(shipment, fill) },
+          'Confirm receipt')]
+        : []))
   }
   client.shipment(order).then(fill, (error) => {
     card.replaceChildren(h('div', { class: 'row' }, title(), h('span', { class: 'muted' }, report(error))))
@@ -538,7 +538,9 @@ function notificationRow(a) {
   return h('li', { class: current ? 'current' : '', 'data-out-trade-no': a.out_trade_no, 'data-outcome': outcome,
     title: name, 'aria-label': name },
     h('span', { class: 'time' }, time),
-    h('span', { class: 'what' }, h('code', {}, a.out_trade_no), dropped ? ' never sent' : ` · attempt ${a.attempt}`),
+    // (kind mp_push: a mini-program message push to the service's mp-events, e.g. a shipping event)
+    h('span', { class: 'what' }, h('code', {}, a.kind === 'mp_push' ? `message push ${a.out_trade_no || ''}` : a.out_trade_no),
+      dropped ? ' never sent' : ` · attempt ${a.attempt}`),
     h('span', { class: `tag ${tag}` }, label))
 }
 
