@@ -503,9 +503,14 @@ async def refresh(ctx: ServiceContext, order_id: int, *, source: str) -> Shipmen
     current = S(shipment.state)
     target = from_wechat(current, view)
     detail = {"order_state": view.order_state, "finish_count": view.finish_count, "source": source}
-    await _move(ctx, shipment.id, target, source=source, event=("wechat.get_order", detail),
-                **_wechat_values(shipping, shipment))  # fmt: skip
-    return target or current
+    values = _wechat_values(shipping, shipment)
+    after = target or current
+    if after is not S.SHIPPING_SUBMITTED:  # (an upload in flight keeps the worker's schedule)
+        delay = _poll_delay(ctx, after, view.order_state)
+        if delay is None or shipment.next_check_at is None:  # the slow poll follows it from now on
+            values["next_check_at"] = None if delay is None else utc(ctx.clock() + delay)
+    await _move(ctx, shipment.id, target, source=source, event=("wechat.get_order", detail), **values)
+    return after
 
 
 async def _adopt(ctx: ServiceContext, order: Order, shipping: OrderShipping) -> Shipment | None:
