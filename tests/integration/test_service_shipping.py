@@ -158,6 +158,15 @@ async def test_refused_upload_blocks_for_the_operator_and_the_queue_shows_it(sho
         (await db.get(User, user.id)).openid = openid
     fixed = await ship(shop, fresh["id"], EXPRESS)
     assert fixed.json()["state"] == "SHIPPED" and fixed.json()["reships_left"] == 1
+    # A change WeChat refuses does not use the re-ship either.
+    async with ctx.sessions.begin() as db:
+        (await db.get(User, user.id)).openid = "o-somebody-else"
+    change = {**EXPRESS, "parcels": [{**EXPRESS["parcels"][0], "tracking_no": "YT2"}], "use_last_reship": True}
+    refused_change = await ship(shop, fresh["id"], change)
+    assert refused_change.json()["state"] == "BLOCKED" and refused_change.json()["reships_left"] == 1
+    async with ctx.sessions.begin() as db:
+        (await db.get(User, user.id)).openid = openid
+    assert (await ship(shop, fresh["id"], change)).json()["reships_left"] == 0
     assert [q["order_id"] for q in (await shop.api.get("/api/v1/admin/shipments?state=SHIPPED",
                                                        headers=ADMIN)).json()] == [fresh["id"]]  # fmt: skip
 

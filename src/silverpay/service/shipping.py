@@ -417,9 +417,9 @@ async def submit(ctx: ServiceContext, shipment: Shipment) -> Next:
         return Next(ctx.shipping_retry_delay(attempts - 1), attempts)
     except ShipmentConflict as error:  # 10060002/3/4: never re-send; WeChat's record decides
         shipping = await client.get_order(key)
-        if shipping.shipping is not None and shipping.shipping.finished:
+        if upload_landed(_view(shipping), completed_before=shipment.completed_uploads):
             return await _shipped(ctx, shipment, shipping, source=f"get_order after {error.upstream_code}")
-        await _block(ctx, shipment, error.upstream_code, error.message)
+        await _block(ctx, shipment, error.upstream_code, error.message)  # e.g. a change WeChat will not take
         return Next(None)
     except UpstreamUnavailable as error:  # timeout, busy, token trouble: the upload may have landed
         await _note(ctx, shipment, "unknown", "", error.message, outcome_unknown=True)
@@ -468,6 +468,7 @@ async def _note(ctx: ServiceContext, shipment: Shipment, outcome: str, code: str
 
 async def _block(ctx: ServiceContext, shipment: Shipment, code: str, message: str) -> None:
     log.warning("shipment of order %s blocked: %s %s", shipment.order_id, code, message)
+    # Refused: a change asked for did not use WeChat's re-ship, so it stays available.
     await _move(
         ctx,
         shipment.id,
@@ -477,6 +478,7 @@ async def _block(ctx: ServiceContext, shipment: Shipment, code: str, message: st
         outcome_unknown=False,
         error_code=(code or "UPSTREAM_REJECTED")[:64],
         error_message=message[:255],
+        reships_used=max(shipment.completed_uploads - 1, 0),
         event=("wechat.upload_shipping_info", {"outcome": "refused", "errcode": code, "message": message}),
     )
 
