@@ -20,6 +20,7 @@ from silverpay.errors import Conflict, NotFound
 from silverpay.service import audit, payments, reconcile, refunds
 from silverpay.service.context import ServiceContext
 from silverpay.service.refunds import refund_view
+from silverpay.service.shipping import shipment_of_order
 from silverpay.service.views import admin_order_view, rejection_view
 from silverpay.store import repo
 from silverpay.store.ledger import CoreLedger, LedgerTx, OrderRow
@@ -38,8 +39,9 @@ async def order_detail(ctx: ServiceContext, order_id: int) -> dict[str, Any]:
         rejected = [rejection_view(r) for r in await repo.rejections_claiming(db, order.out_trade_no)]
         refund_rows = await repo.refunds_of(db, order.id)
         refundable = _refundable(order, refund_rows)
-        return {**view, "refunds": [refund_view(r) for r in refund_rows], "refundable_fen": refundable,
-                "rejected_notifications": rejected}  # fmt: skip
+    shipment = await shipment_of_order(ctx, order_id)
+    return {**view, "refunds": [refund_view(r) for r in refund_rows], "refundable_fen": refundable,
+            "shipment": shipment, "rejected_notifications": rejected}  # fmt: skip
 
 
 def _refundable(order: Order, refund_rows: Sequence[Refund]) -> int:
