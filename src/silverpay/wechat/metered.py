@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from silverpay.errors import SilverpayError, UpstreamRejected
 from silverpay.metrics import WECHAT_CALLS, WECHAT_SECONDS
@@ -89,10 +88,6 @@ class MeteredPayClient:
 
     def pay_params(self, prepay_id: str) -> PayParams:
         return self.inner.pay_params(prepay_id)  # signed locally: not a call to WeChat
-
-    def __getattr__(self, name: str) -> Any:
-        """Anything else of the wrapped client (v3's ``platform`` keys, which health reports)."""
-        return getattr(self.inner, name)
 
 
 class MeteredLoginClient(LoginClient):
