@@ -219,6 +219,9 @@ async def test_an_idle_session_leads_back_to_sign_in_and_errors_are_pages(svc: H
         missing = await viewer.get("/console/orders/987654")
         assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
         assert "ORDER_NOT_FOUND" in missing.text
+        beyond = await viewer.get(f"/console/orders/{2**64}")
+        assert beyond.status_code == 404 and beyond.headers["content-type"].startswith("text/html")
+        assert (await viewer.get("/console/reconciliation?run=0")).status_code == 422
         await svc.advance(3 * 3600)  # past the idle timeout
         ended = await viewer.get("/console/orders")
         assert ended.status_code == 303 and ended.headers["location"] == "/console/login?next=/console/orders&expired=1"

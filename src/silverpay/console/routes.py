@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.responses import HTMLResponse
 
 from silverpay.api.deps import Context
-from silverpay.api.schemas import ProductCreate, ProductUpdate, RefundCreate
+from silverpay.api.schemas import MAX_ID, PathId, ProductCreate, ProductUpdate, RefundCreate
 from silverpay.api.schemas_console import ReviewResolve
 from silverpay.console import format as fmt
 from silverpay.console import views
@@ -135,7 +135,9 @@ async def _order_page(request: Request, ctx: Context, session: SignedIn, order_i
 
 
 @router.get("/orders/{order_id}")
-async def order_page(order_id: int, request: Request, ctx: Context, session: AsViewer, done: str = "") -> HTMLResponse:
+async def order_page(
+    order_id: PathId, request: Request, ctx: Context, session: AsViewer, done: str = ""
+) -> HTMLResponse:
     message = translator(viewer_of(request).lang)("Done.") if done else ""
     return await _order_page(request, ctx, session, order_id, message=message)
 
@@ -172,7 +174,7 @@ def yuan_field(text: str, name: str) -> int:
 
 
 @router.post("/orders/{order_id}/refund")
-async def refund(order_id: int, request: Request, ctx: Context, session: AsFinance) -> Response:
+async def refund(order_id: PathId, request: Request, ctx: Context, session: AsFinance) -> Response:
     """Refund part or all of the order (finance): ``POST /api/v1/admin/orders/{id}/refunds``'s use case."""
     form = await form_of(request)
     try:
@@ -188,7 +190,7 @@ async def refund(order_id: int, request: Request, ctx: Context, session: AsFinan
 
 
 @router.post("/orders/{order_id}/requery")
-async def requery(order_id: int, request: Request, ctx: Context, session: AsSupport) -> Response:
+async def requery(order_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
     """Ask WeChat about the order now (support)."""
     try:
         await admin.requery(ctx, order_id, actor=session.operator)
@@ -198,7 +200,7 @@ async def requery(order_id: int, request: Request, ctx: Context, session: AsSupp
 
 
 @router.post("/orders/{order_id}/close")
-async def close(order_id: int, request: Request, ctx: Context, session: AsSupport) -> Response:
+async def close(order_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
     """Close an unpaid order, at WeChat first (support)."""
     try:
         await admin.close(ctx, order_id, actor=session.operator)
@@ -208,7 +210,7 @@ async def close(order_id: int, request: Request, ctx: Context, session: AsSuppor
 
 
 @router.post("/orders/{order_id}/resolve")
-async def resolve(order_id: int, request: Request, ctx: Context, session: AsFinance) -> Response:
+async def resolve(order_id: PathId, request: Request, ctx: Context, session: AsFinance) -> Response:
     """Mark the order's review flag resolved, with a note (finance)."""
     form = await form_of(request)
     try:
@@ -220,7 +222,7 @@ async def resolve(order_id: int, request: Request, ctx: Context, session: AsFina
 
 
 @router.post("/orders/{order_id}/refunds/{refund_id}/resend")
-async def resend(order_id: int, refund_id: int, request: Request, ctx: Context, session: AsSupport) -> Response:
+async def resend(order_id: PathId, refund_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
     """Re-send a refund WeChat has not acknowledged, or ask WeChat about it (support)."""
     try:
         await admin.resend_refund(ctx, refund_id, actor=session.operator)
@@ -262,7 +264,7 @@ async def create_product(request: Request, ctx: Context, session: AsOwner) -> Re
 
 
 @router.post("/products/{product_id}")
-async def update_product(product_id: int, request: Request, ctx: Context, session: AsOwner) -> Response:
+async def update_product(product_id: PathId, request: Request, ctx: Context, session: AsOwner) -> Response:
     form = await form_of(request)
     try:
         price = yuan_field(form["price"], "price") if form.get("price") else None
@@ -288,7 +290,7 @@ async def _reconciliation(request: Request, ctx: Context, session: SignedIn, run
 
 @router.get("/reconciliation")
 async def reconciliation_page(
-    request: Request, ctx: Context, session: AsViewer, run: int | None = None
+    request: Request, ctx: Context, session: AsViewer, run: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
 ) -> HTMLResponse:
     return await _reconciliation(request, ctx, session, run)
 
