@@ -99,13 +99,16 @@ def sign_out(page: Page) -> None:
     assert "/console/login" in page.url
 
 
-def find_order(page: Page, out_trade_no: str) -> None:
+def find_order(page: Page, out_trade_no: str, screenshot: str = "") -> None:
     page.click("header.top nav a[href='/console/orders']")
     page.fill("input[name=q]", out_trade_no)
-    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # htmx swaps the results and pushes the search into the address
+    page.wait_for_url(f"**q={out_trade_no}**")
     row = page.locator(f"tr[data-out-trade-no='{out_trade_no}']")
     row.wait_for()
     assert page.locator("tbody tr[data-out-trade-no]").count() == 1
+    if screenshot:
+        shot(page, screenshot)
     row.locator("a").first.click()
     page.wait_for_selector(f"h1:has-text('{out_trade_no}')")
 
@@ -127,8 +130,7 @@ def test_finance_refunds_and_resolves_a_viewer_may_not(demo: Demo, contexts: Con
     assert page.locator("html").get_attribute("lang") == "zh-CN"  # Chinese by default
     page.click("header.top .who a[lang=en]")  # the language switch
     page.wait_for_selector("html[lang=en]")
-    find_order(page, demo.out_trade_no)
-    shot(page, "orders-search-1280")
+    find_order(page, demo.out_trade_no, screenshot="orders-search-1280")
 
     # The timeline: the payment's notification, verified, and the status change to PAID; times in
     # the browser's zone, named.
