@@ -83,8 +83,13 @@ async def test_finance_refunds_a_viewer_cannot(svc: Harness) -> None:
         no_reason = await finance.client.post(f"/console/orders/{order['id']}/refund", data={**form, "reason": " "},
                                               headers={"HX-Request": "true"})  # fmt: skip
         assert no_reason.status_code == 400 and "reason" in no_reason.text and "<html" not in no_reason.text
+        key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
+        assert key is not None
+        form["idempotency_key"] = key.group(1)
         done = await finance.client.post(f"/console/orders/{order['id']}/refund", data=form)
         assert done.status_code == 303
+        twice = await finance.client.post(f"/console/orders/{order['id']}/refund", data=form)  # a double click
+        assert twice.status_code == 303
     detail = await svc.admin_order(order["id"])
     assert [(r["amount_fen"], r["reason"]) for r in detail["refunds"]] == [(350, "damaged cup")]
 

@@ -37,6 +37,7 @@ ZH: dict[str, str] = {
     "Password": "密码",
     "Sign in to the silverpay console": "登录 silverpay 运营控制台",
     "You have been signed out.": "您已退出登录。",
+    "The sign-in form was stale: please sign in again.": "登录表单已过期，请重新登录。",
     "Your session has ended; please sign in again.": "会话已结束，请重新登录。",
     # orders
     "Search": "搜索",

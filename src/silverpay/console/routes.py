@@ -4,6 +4,7 @@ into arguments and answers into pages (or, for htmx, the fragment it swaps)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
@@ -42,6 +43,7 @@ from silverpay.service import admin, catalogue, console_queries, observability, 
 router = APIRouter(prefix="/console", include_in_schema=False)
 M = TypeVar("M", bound=BaseModel)
 LOGIN_CSRF_COOKIE = "silverpay_login_csrf"
+REFUND_KEY = re.compile(r"console-[A-Za-z0-9_-]{16,64}")
 
 
 def _next(value: str | None) -> str:
@@ -86,7 +88,8 @@ async def login(request: Request, ctx: Context) -> Response:
     next_path = _next(form.get("next"))
     email = form.get("email", "")[:254]
     if not expected or not secrets.compare_digest(expected, form.get("csrf_token", "")):
-        return _login_form(request, next_path, "CSRF: reload the page", "error", email=email, status=403)
+        stale = translator(viewer_of(request).lang)("The sign-in form was stale: please sign in again.")
+        return _login_form(request, next_path, stale, "error", email=email, status=403)
     try:
         signed_in = await operators.login(ctx, email, form.get("password", ""), client_ip(request))
     except Throttled as locked:
@@ -114,8 +117,7 @@ async def logout(request: Request, ctx: Context, session: AsViewer) -> RedirectR
 
 @router.get("/lang/{language}")
 async def choose_language(language: str, next: str = "/console/orders") -> RedirectResponse:
-    target = next if next.startswith("/console/") and "//" not in next else "/console/orders"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(_next(next), status_code=303)
     if language in LANGUAGES:
         response.set_cookie(LANG_COOKIE, language, samesite="strict", path="/console", max_age=365 * 86400)
     return response
@@ -130,7 +132,7 @@ async def _order_page(request: Request, ctx: Context, session: SignedIn, order_i
     return render(
         request, "order.html", viewer_of(request, session.operator, session.csrf), status=status,
         order=order, timeline=views.timeline(order), actions=views.actions(order, session.operator.role),
-        message=message, message_kind=kind,
+        refund_key="console-" + secrets.token_urlsafe(18), message=message, message_kind=kind,
     )  # fmt: skip
 
 
@@ -182,8 +184,10 @@ async def refund(order_id: PathId, request: Request, ctx: Context, session: AsFi
             raise InvalidRequest("reason: a refund needs a reason", code="REASON_REQUIRED")
         body = checked(RefundCreate, amount_fen=yuan_field(form.get("amount", ""), "amount"),
                        reason=form["reason"].strip())  # fmt: skip
-        await refunds.create_refund(ctx, order_id, body.amount_fen, body.reason, form.get("idempotency_key") or None,
-                                    actor=session.operator)  # fmt: skip
+        # The form's own key: a second submit of the same form (a double click) replays the first refund.
+        key = form.get("idempotency_key", "")
+        await refunds.create_refund(ctx, order_id, body.amount_fen, body.reason,
+                                    key if REFUND_KEY.fullmatch(key) else None, actor=session.operator)  # fmt: skip
     except (RequestError, UpstreamError) as error:
         return await _refused(request, ctx, session, order_id, error)
     return await _acted(request, ctx, session, order_id)
@@ -235,10 +239,10 @@ async def resend(order_id: PathId, refund_id: PathId, request: Request, ctx: Con
 
 
 @router.get("/products")
-async def products_page(request: Request, ctx: Context, session: AsViewer, message: str = "") -> HTMLResponse:
+async def products_page(request: Request, ctx: Context, session: AsViewer) -> HTMLResponse:
     items = await catalogue.list_products(ctx, include_inactive=True)
     return render(request, "products.html", viewer_of(request, session.operator, session.csrf), products=items,
-                  message=message, message_kind="ok")  # fmt: skip
+                  message="", message_kind="ok")  # fmt: skip
 
 
 async def _products_after(request: Request, ctx: Context, session: SignedIn, error: RequestError | None) -> Response:
