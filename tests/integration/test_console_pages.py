@@ -234,3 +234,15 @@ async def test_an_idle_session_leads_back_to_sign_in_and_errors_are_pages(svc: H
         assert htmx.status_code == 204 and htmx.headers["hx-redirect"].startswith("/console/login?next=/console/orders")
         page = await viewer.get(ended.headers["location"])
         assert "会话已结束" in page.text
+
+
+async def test_repeated_failed_sign_ins_lock_with_a_clear_message(svc: Harness) -> None:
+    account = await create_operator(svc, "viewer")
+    async with client(svc) as c:
+        answers = [await console_login(c, account["email"], "wrong password!") for _ in range(5)]
+        assert [a.status_code for a in answers[:4]] == [401] * 4
+        locked = answers[4]
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+        assert "too many failed sign-ins" in locked.text
+        still = await console_login(c, account["email"])  # the right password does not open the lock early
+        assert still.status_code == 429 and "silverpay_session" not in still.headers.get("set-cookie", "")
