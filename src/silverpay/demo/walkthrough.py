@@ -128,10 +128,10 @@ async def _run_demo(
         console.print(f"API v3     merchant serial {merchant.serial}; WeChat's signatures checked with {key_source}")
     async with running(sim_app, host, sim_port) as sim_server, running(service_app, host, port) as server:
         console.print(f"simulator  {sim_url}   service  {service_url}\n")
-        owner_password = await demo_owner(service_app.state.ctx)
         await walk_through(console, service_url, sim_url, settings.wechat_appid)
         if once:  # the servers stop now: no addresses to visit
             return
+        owner_password = await demo_owner(service_app.state.ctx)
         console.rule("[bold]serving")
         console.print(f"operator console   {service_url}/console/")
         console.print(f"browser demo       {service_url}/demo/")

@@ -119,7 +119,7 @@ async def requery_order(order_id: PathId, ctx: Context, operator: Support) -> di
     return await admin.requery(ctx, order_id, actor=operator)
 
 
-@router.post("/orders/{order_id}/close", responses=error_responses(404, 409))
+@router.post("/orders/{order_id}/close", responses=error_responses(404, 409, 502, 503))
 async def close_order(order_id: PathId, ctx: Context, operator: Support) -> dict[str, Any]:
     """Close an unpaid order, at WeChat first (support). A payment WeChat reports settles it
     instead. `ORDER_ALREADY_PAID` / `ORDER_CLOSED` (409) when it is not open."""
