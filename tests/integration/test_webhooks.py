@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from silverpay.jobs.webhook_http import HttpxPoster
-from silverpay.service import webhooks
+from silverpay.service import events, webhooks
 from silverpay.webhooks import verify
-from tests.merchant import api_key, payment_body
+from tests.merchant import api_key, context, payment_body
 from tests.service_harness import ADMIN, Harness
 from tests.waiting import eventually
 
@@ -224,3 +224,21 @@ async def test_deliveries_held_for_a_disabled_endpoint_go_out_when_it_is_enabled
     await svc.api.patch(f"/api/v1/admin/webhook-endpoints/{hook['id']}", json={"enabled": True}, headers=ADMIN)
     await worker.run_webhook_jobs()
     assert len(receiver.requests) == 2 and receiver.requests[-1][0]["id"] == event["id"]
+
+
+async def test_events_are_kept_thirty_days(svc: Harness) -> None:
+    await endpoint(svc)
+    await closed_payments(svc, 2)
+    receiver = Receiver(svc.clock)
+    worker = svc.worker()
+    worker.webhooks = receiver.sender()
+    await worker.run_webhook_jobs()
+    assert len((await svc.api.get("/api/v1/events", headers=ADMIN)).json()) == 2
+    await svc.advance(29 * 86400)
+    assert await events.prune(context(svc)) == 0
+    await svc.advance(2 * 86400)
+    assert await events.prune(context(svc)) == 2
+    assert (await svc.api.get("/api/v1/events", headers=ADMIN)).json() == []
+    await closed_payments(svc, 1)  # publishing goes on after a prune
+    await worker.run_webhook_jobs()
+    assert len((await svc.api.get("/api/v1/events", headers=ADMIN)).json()) == 1

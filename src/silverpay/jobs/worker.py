@@ -20,7 +20,7 @@ from silverpay.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY_S = 3600.0  # idempotency keys past their 48 h are dropped about this often
+PRUNE_EVERY_S = 3600.0  # idempotency keys past 48 h and events past 30 days are dropped about this often
 
 
 class Worker:
@@ -51,6 +51,7 @@ class Worker:
         if self.ctx.clock() - self._pruned_at > PRUNE_EVERY_S:
             self._pruned_at = self.ctx.clock()
             await api_idempotency.prune(self.ctx)
+            await events.prune(self.ctx)
         return handled
 
     async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
