@@ -242,3 +242,21 @@ async def test_events_are_kept_thirty_days(svc: Harness) -> None:
     await closed_payments(svc, 1)  # publishing goes on after a prune
     await worker.run_webhook_jobs()
     assert len((await svc.api.get("/api/v1/events", headers=ADMIN)).json()) == 1
+
+
+async def test_each_of_several_events_is_acknowledged_once_after_its_failures(svc: Harness) -> None:
+    await endpoint(svc, ["order.closed"])
+    await closed_payments(svc, 5)
+    receiver = Receiver(svc.clock, failures=2)
+    worker = svc.worker()
+    worker.webhooks = receiver.sender()
+    await worker.run_webhook_jobs()
+    for _ in range(6):
+        await svc.advance(600)
+        await worker.run_webhook_jobs()
+    acknowledged = receiver.acknowledged()
+    assert len(acknowledged) == 5 and set(acknowledged.values()) == {1}
+    for event_id in acknowledged:  # each event's own attempts, in the order they were made
+        answers = [answer for event, _, answer in receiver.requests if event["id"] == event_id]
+        assert answers == [500, 500, 200]
+    assert len(receiver.requests) == 15
