@@ -14,7 +14,7 @@ from silverpay.sim.simulator import Simulator
 from silverpay.wechat.v2 import xml
 from tests.service_harness import Harness, running_harness
 
-pytest_plugins = ["tests.databases"]
+pytest_plugins = ["tests.databases", "tests.cli_env"]
 
 SUCCESS_REPLY = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
 

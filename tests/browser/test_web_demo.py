@@ -121,15 +121,15 @@ class Contexts:
     browser: Browser
     opened: list[tuple[BrowserContext, list[str]]]
 
-    def new(self, width: int = 1280, height: int = 900, locale: str = "en-GB") -> BrowserContext:
-        context = self.browser.new_context(viewport={"width": width, "height": height}, locale=locale)
+    def new(self, width: int = 1280, height: int = 900, locale: str = "en-GB", **options: Any) -> BrowserContext:
+        context = self.browser.new_context(viewport={"width": width, "height": height}, locale=locale, **options)
         errors: list[str] = []
         context.on("page", lambda page: page.on("pageerror", lambda error: errors.append(str(error))))
         self.opened.append((context, errors))
         return context
 
-    def page(self, width: int = 1280, height: int = 900, locale: str = "en-GB") -> Page:
-        page = self.new(width, height, locale).new_page()
+    def page(self, width: int = 1280, height: int = 900, locale: str = "en-GB", **options: Any) -> Page:
+        page = self.new(width, height, locale, **options).new_page()
         page.set_default_timeout(15_000)
         return page
 

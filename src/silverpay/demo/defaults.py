@@ -9,3 +9,4 @@ DEMO_MCH_ID = "1900000109"
 DEMO_API_KEY = "DemoApiKeyDemoApiKeyDemoApiKey32"
 DEMO_API_V3_KEY = "DemoApiV3KeyDemoApiV3KeyDemo0032"  # 32 bytes: AEAD_AES_256_GCM needs exactly that
 DEMO_ADMIN_TOKEN = "demo-admin-token"  # noqa: S105 - public demo value, demo mode only
+DEMO_OPERATOR_EMAIL = "demo@silverpay.local"  # the demo's console owner; its password is new each run

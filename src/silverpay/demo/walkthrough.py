@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -21,8 +22,11 @@ from rich.panel import Panel
 from rich.table import Table
 
 from silverpay.api.app import create_app
-from silverpay.config import Settings
-from silverpay.demo.defaults import DEMO_ADMIN_TOKEN
+from silverpay.config import Settings, local_notify_url
+from silverpay.demo.defaults import DEMO_ADMIN_TOKEN, DEMO_OPERATOR_EMAIL
+from silverpay.domain.operators import Operator, Role
+from silverpay.service.context import ServiceContext
+from silverpay.service.operators import ensure_owner
 from silverpay.serving import free_port, port_is_free, running
 from silverpay.sim.app import create_sim_app
 from silverpay.sim.config import SimConfig
@@ -75,12 +79,28 @@ def _pick_port(console: Console, host: str, port: int, what: str) -> int:
 
 async def run_demo(
     console: Console, *, host: str, port: int, sim_port: int, database_url: str | None, once: bool,
-    api: ApiVersion = "v2", v3_keys: V3KeyMode = "public-key",
+    api: ApiVersion = "v2", v3_keys: V3KeyMode = "public-key", keep: bool = False,
+) -> None:  # fmt: skip
+    """The walk-through, then (unless ``once``) serving until cancelled. Its temporary directory
+    (``silverpay-demo-*``: the SQLite database) is removed on the way out unless ``keep``."""
+    workdir = Path(tempfile.mkdtemp(prefix="silverpay-demo-"))
+    try:
+        await _run_demo(console, workdir, host=host, port=port, sim_port=sim_port, database_url=database_url,
+                        once=once, api=api, v3_keys=v3_keys)  # fmt: skip
+    finally:
+        if keep:
+            console.print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _run_demo(
+    console: Console, workdir: Path, *, host: str, port: int, sim_port: int, database_url: str | None, once: bool,
+    api: ApiVersion, v3_keys: V3KeyMode,
 ) -> None:  # fmt: skip
     port = _pick_port(console, host, port, "service")
     sim_port = _pick_port(console, host, sim_port, "simulator")
     service_url, sim_url = f"http://{host}:{port}", f"http://{host}:{sim_port}"
-    workdir = Path(tempfile.mkdtemp(prefix="silverpay-demo-"))
     merchant = V3Merchant() if api == "v3" else None
     sim_config = (
         merchant.sim_config(time_scale=0.01, key_mode=v3_keys) if merchant else SimConfig.single(time_scale=0.01)
@@ -91,7 +111,7 @@ async def run_demo(
         database_url=database_url or f"sqlite+aiosqlite:///{workdir / 'silverpay.db'}",
         wechat_pay_base=sim_url,
         wechat_login_base=sim_url,
-        notify_url=f"{service_url}/api/v1/wechat/{'v3/' if merchant else ''}notify",
+        notify_url=local_notify_url(service_url, api),
         **(merchant.settings(sim_app.state.sim, v3_keys) if merchant else {}),
     )
     service_app = create_app(settings)
@@ -102,19 +122,31 @@ async def run_demo(
         key_source = "public key " + sim_app.state.sim.platform.public_key_id if v3_keys == "public-key" else (
             "platform certificates, downloaded")  # fmt: skip
         console.print(f"API v3     merchant serial {merchant.serial}; WeChat's signatures checked with {key_source}")
-    async with running(sim_app, host, sim_port), running(service_app, host, port):
+    async with running(sim_app, host, sim_port) as sim_server, running(service_app, host, port) as server:
         console.print(f"simulator  {sim_url}   service  {service_url}\n")
+        owner_password = await demo_owner(service_app.state.ctx)
         await walk_through(console, service_url, sim_url, settings.wechat_appid)
+        if once:  # the servers stop now: no addresses to visit
+            return
         console.rule("[bold]serving")
+        console.print(f"operator console   {service_url}/console/")
         console.print(f"browser demo       {service_url}/demo/")
         console.print(f"service API docs   {service_url}/docs")
         console.print(f"simulator docs     {sim_url}/docs")
         console.print(f"operator token     {DEMO_ADMIN_TOKEN} (demo mode only)")
+        console.print(f"console sign-in    {DEMO_OPERATOR_EMAIL}   password {owner_password}   (owner)")
         await _print_listen_howto(console, service_app, service_url, sim_url)
-        if once:
-            return
         console.print("Ctrl-C to stop.")
-        await asyncio.Event().wait()
+        # uvicorn takes SIGINT/SIGTERM while it serves and tells its servers to exit: so do we.
+        while not (server.should_exit or sim_server.should_exit):  # noqa: ASYNC110 (a flag, not an Event)
+            await asyncio.sleep(0.2)
+
+
+async def demo_owner(ctx: ServiceContext) -> str:
+    """The demo's owner account (DEMO_OPERATOR_EMAIL) with a new random password, which is returned."""
+    password = secrets.token_urlsafe(12)
+    await ensure_owner(ctx, DEMO_OPERATOR_EMAIL, password, actor=Operator(role=Role.OWNER, name="demo"))
+    return password
 
 
 async def _print_listen_howto(console: Console, service_app: Any, service_url: str, sim_url: str) -> None:

@@ -220,4 +220,8 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-from silverpay.store import models_integration  # noqa: E402, F401  (the merchant integration's tables)
+# The tables of later features, each in its own module, registered on Base when this one is imported.
+from silverpay.store import (  # noqa: E402
+    models_console,  # noqa: F401
+    models_integration,  # noqa: F401
+)

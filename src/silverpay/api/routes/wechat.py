@@ -9,12 +9,14 @@ not ours to describe), since they are the busiest paths. The service answers an
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from silverpay import metrics
 from silverpay.api.limits import BodyTimeout, BodyTooLarge
 from silverpay.service import notifications
 from silverpay.service.context import ServiceContext
@@ -39,29 +41,38 @@ def v3_reply(ack: Ack, *, status: int = 400) -> Response:
     return Response(dumps({"code": "FAIL", "message": ack.message}), status_code=status, media_type="application/json")
 
 
-async def _receive(request: Request, kind: str) -> Ack:
+async def _receive(request: Request, kind: str, api_version: str) -> Ack:
+    """The notification handled, counted by outcome and timed from arrival to answer."""
     ctx: ServiceContext = request.app.state.ctx
+    started = time.perf_counter()
+    outcome = "error"
     try:
-        body = await request.body()  # capped and timed by api.limits.BodyLimits
-    except (BodyTooLarge, BodyTimeout):
-        body = b""  # too large or too slow: verification fails and the rejection is recorded
-    return await notifications.receive(ctx, request.headers, body, kind=kind)
+        try:
+            body = await request.body()  # capped and timed by api.limits.BodyLimits
+        except (BodyTooLarge, BodyTimeout):
+            body = b""  # too large or too slow: verification fails and the rejection is recorded
+        ack = await notifications.receive(ctx, request.headers, body, kind=kind)
+        outcome = "accepted" if ack.accepted else metrics.outcome_label(ack.message)
+        return ack
+    finally:
+        metrics.SETTLE_SECONDS.labels(api_version).observe(time.perf_counter() - started)
+        metrics.NOTIFICATIONS.labels(api_version, kind, outcome).inc()
 
 
 async def notify_v2(request: Request) -> Response:
     """WeChat Pay v2 payment result notification (SPEC §2.10)."""
-    return v2_reply(await _receive(request, "wechat.notify"))
+    return v2_reply(await _receive(request, "wechat.notify", "v2"))
 
 
 async def refund_notify_v2(request: Request) -> Response:
     """WeChat Pay v2 refund result notification, ``req_info`` encrypted (SPEC §2.11)."""
-    return v2_reply(await _receive(request, "wechat.refund_notify"))
+    return v2_reply(await _receive(request, "wechat.refund_notify", "v2"))
 
 
 async def notify_v3(request: Request) -> Response:
     """WeChat Pay v3 notifications (SPEC §3.4): ``TRANSACTION.SUCCESS`` and ``REFUND.*``."""
     try:
-        return v3_reply(await _receive(request, "wechat.notify"))
+        return v3_reply(await _receive(request, "wechat.notify", "v3"))
     except Exception:  # the database, most likely: WeChat will retry, and settlement is idempotent
         log.exception("v3 notification failed")
         return v3_reply(Ack(False, "internal error, retry later"), status=500)
