@@ -204,6 +204,10 @@ async def test_endpoint_management_and_event_access(svc: Harness) -> None:
     assert (await svc.api.get("/api/v1/events/evt_999999", headers=ADMIN)).status_code == 404
     assert (await svc.api.delete(f"/api/v1/admin/webhook-endpoints/{hook['id']}", headers=ADMIN)).status_code == 204
     assert (await svc.api.get("/api/v1/admin/webhook-endpoints", headers=ADMIN)).json() == []
+    trail = (await svc.api.get("/api/v1/admin/audit", headers=ADMIN)).json()
+    actions = [a["action"] for a in (trail["actions"] if isinstance(trail, dict) else trail)]
+    assert actions[:3] == ["webhook_endpoint.delete", "webhook_endpoint.update", "webhook_endpoint.create"]
+    assert hook["secret"] not in json.dumps(trail)
 
 
 async def test_deliveries_held_for_a_disabled_endpoint_go_out_when_it_is_enabled(svc: Harness) -> None:

@@ -20,7 +20,9 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silverpay.clock import utc
+from silverpay.domain.operators import Operator
 from silverpay.errors import NotFound
+from silverpay.service import audit
 from silverpay.service.context import ServiceContext
 from silverpay.service.merchant_payments import payment_view
 from silverpay.service.refunds import refund_view
@@ -232,7 +234,9 @@ async def get_event(ctx: ServiceContext, ident: str) -> dict[str, Any]:
     return event_view(event, views)
 
 
-async def resend(ctx: ServiceContext, ident: str, endpoint_id: int | None = None) -> dict[str, Any]:
+async def resend(
+    ctx: ServiceContext, ident: str, endpoint_id: int | None = None, *, actor: Operator | None = None
+) -> dict[str, Any]:
     """Deliver an event again (to one endpoint, or every enabled endpoint subscribed to it), as a
     fresh delivery: due now, three more days of retries. Its earlier attempts are kept."""
     now = utc(ctx.clock())
@@ -261,6 +265,9 @@ async def resend(ctx: ServiceContext, ident: str, endpoint_id: int | None = None
             else:
                 existing.status, existing.created_at, existing.next_check_at = "PENDING", now, now
                 existing.delivered_at = None
+        if actor is not None:
+            audit.record(db, actor, "event.resend", event_id(event.id), {"endpoints": [e.id for e in endpoints]},
+                         now=ctx.clock())  # fmt: skip
     return await get_event(ctx, ident)
 
 
