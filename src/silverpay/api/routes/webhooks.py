@@ -26,7 +26,6 @@ from silverpay.service import events, webhooks
 router = APIRouter(tags=["webhooks"], responses=error_responses(401))
 ENDPOINTS = "/api/v1/admin/webhook-endpoints"
 POLL_INTERVAL_S = 0.5
-EventPath = Annotated[str, Query(min_length=1, max_length=40)]
 
 
 @router.post(ENDPOINTS, status_code=201, response_model=WebhookEndpointOut, responses=error_responses(400, 403))
