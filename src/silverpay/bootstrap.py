@@ -17,6 +17,8 @@ from silverpay.service.context import OperatorPolicy, ServiceContext
 from silverpay.store.db import Database, open_database
 from silverpay.wechat.gateway import NotificationVerifier, PayClient
 from silverpay.wechat.metered import MeteredLoginClient, MeteredPayClient
+from silverpay.wechat.miniapp.push import PushKeys
+from silverpay.wechat.miniapp.shipping import ShippingClient
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,17 @@ async def built(
         database = await stack.enter_async_context(open_database(settings.database_url, settings.pool()))
         login = MeteredLoginClient(client, settings.wechat_login_base, settings.wechat_appid,
                                    settings.wechat_secret.get_secret_value())  # fmt: skip
+        shipping = None
+        if settings.shipping_enabled:
+            from silverpay.service.access_token import DatabaseTokenProvider
+
+            tokens = DatabaseTokenProvider(database.sessions, client, settings.wechat_login_base, settings.wechat_appid,
+                                           settings.wechat_secret.get_secret_value(), clock=clock)  # fmt: skip
+            shipping = ShippingClient(client, settings.wechat_login_base, tokens)
+        push_keys = None
+        if settings.wechat_msg_token.get_secret_value():
+            push_keys = PushKeys(settings.wechat_msg_token.get_secret_value(), settings.wechat_appid,
+                                 settings.wechat_msg_aes_key.get_secret_value())  # fmt: skip
         ctx = ServiceContext(
             sessions=database.sessions,
             ledger=database.ledger,
@@ -114,5 +127,10 @@ async def built(
                 max_ip_failures=settings.console_login_ip_max_failures,
                 lock_s=settings.console_login_lock_s,
             ),
+            mch_id=settings.wechat_mch_id,
+            shipping=shipping,
+            push_keys=push_keys,
+            shipping_poll_s=settings.shipping_poll_s,
+            shipping_retry_s=settings.shipping_retry_schedule,
         )
         yield Built(ctx, database)

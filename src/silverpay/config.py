@@ -88,7 +88,13 @@ class Settings(BaseSettings):
     webhook_lease_s: float = Field(60.0, gt=0, le=3600)  # a claimed delivery is another worker's again after this
     webhook_concurrency: int = Field(16, ge=1, le=256)  # deliveries in flight per worker
 
-    @field_validator("sweep_schedule_s")
+    wechat_msg_token: SecretStr = SecretStr("")  # the mini-program's message-push Token (console: 消息推送)
+    wechat_msg_aes_key: SecretStr = SecretStr("")  # its EncodingAESKey (43 characters): safe mode
+    shipping_enabled: bool = True  # upload shipping info to WeChat (shipping management 发货信息管理)
+    shipping_poll_s: int = Field(21600, ge=10, le=7 * 86400)  # a shipped order's state is read this often
+    shipping_retry_s: str = "5,10,20,40,60,120,300,600"  # delays between upload retries (10060001, timeouts)
+
+    @field_validator("sweep_schedule_s", "shipping_retry_s")
     @classmethod
     def _schedule(cls, value: str) -> str:
         try:
@@ -98,6 +104,18 @@ class Settings(BaseSettings):
         if not delays or any(d <= 0 for d in delays):
             raise ValueError("every delay must be a positive number of seconds")
         return value
+
+    @field_validator("wechat_msg_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if key and len(key) != 43:
+            raise ValueError("an EncodingAESKey has 43 characters")
+        return value
+
+    @property
+    def shipping_retry_schedule(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.shipping_retry_s.split(","))
 
     @property
     def sweep_schedule(self) -> tuple[int, ...]:
@@ -130,6 +148,9 @@ class Settings(BaseSettings):
                 self.jwt_secret = SecretStr(secrets.token_urlsafe(32))
             if not self.admin_token.get_secret_value():
                 self.admin_token = SecretStr(demo.DEMO_ADMIN_TOKEN)
+            if not self.wechat_msg_token.get_secret_value():
+                self.wechat_msg_token = SecretStr(demo.DEMO_MSG_TOKEN)
+                self.wechat_msg_aes_key = SecretStr(demo.DEMO_MSG_AES_KEY)
         return self
 
     def check_ready(self, *, api: bool = True) -> None:

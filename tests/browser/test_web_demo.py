@@ -210,6 +210,27 @@ def test_happy_path(page: Page, demo: Demo) -> None:
     assert page.locator("[data-order-id]").count() == 1
 
 
+def test_virtual_goods_ship_and_the_buyer_confirms_receipt(page: Page, demo: Demo) -> None:
+    sign_in(page, demo, "browser-receipt", "Mei")
+    page.locator("[data-product-id] .buy").last.click()  # the membership: virtual goods, shipped on payment
+    page.wait_for_selector("#pay")
+    open_payment_sheet(page)
+    page.click("#sheet-pay")
+    page.wait_for_selector('#result[data-status="PAID"]')
+    for _ in range(100):  # the worker ships it within a pass or two; the page shows what the server says
+        if page.locator('#shipment[data-state="SHIPPED"]').count():
+            break
+        page.reload()
+        page.wait_for_selector("#shipment[data-state]:not([data-state=''])")
+    assert page.inner_text("#shipment-state") == "Shipped"
+    page.click("#confirm-receipt")
+    page.wait_for_selector('#shipment[data-state="SETTLED"]')
+    assert page.inner_text("#shipment-state") == "Complete: funds settled"
+    assert "null" not in page.inner_text("#shipment")
+    assert "wx.openBusinessView weappOrderConfirm" in calls_log(page)
+    shot(page, "receipt-confirmed")
+
+
 def test_cancel_on_the_payment_sheet(page: Page, demo: Demo) -> None:
     sign_in(page, demo, "browser-cancel", "Wei")
     out_trade_no = order_first_product(page)

@@ -148,13 +148,13 @@ async def test_finance_re_runs_a_reconciliation(svc: Harness) -> None:
         assert today.status_code == 400
         bad = await finance.send("POST", "/api/v1/admin/reconciliations", json={"date": "2026-02-30"})
         assert bad.status_code == 400
-        yesterday = (day - timedelta(days=1)).isoformat()
-        run = await finance.send("POST", "/api/v1/admin/reconciliations", json={"date": yesterday})
+        past_day = (day - timedelta(days=2)).isoformat()  # (yesterday's bill exists from 09:00 Beijing only)
+        run = await finance.send("POST", "/api/v1/admin/reconciliations", json={"date": past_day})
         assert run.status_code == 201, run.text
-        assert run.json()["bill_date"] == yesterday and run.json()["status"] == "CLEAN"
+        assert run.json()["bill_date"] == past_day and run.json()["status"] == "CLEAN"
         assert run.json()["items"] == []
     health = await _get(svc, "/api/v1/admin/health")
-    assert health["reconciliation"]["last_clean_day"] == yesterday
+    assert health["reconciliation"]["last_clean_day"] == past_day
     trail = await _get(svc, "/api/v1/admin/audit")
     assert trail[0]["action"] == "reconciliation.run" and trail[0]["operator"] == finance.email
     assert trail[0]["target"] == f"reconciliation:{run.json()['id']}"

@@ -155,3 +155,16 @@ async def test_an_address_locks_after_failures_across_accounts(database_url: str
             h.clock.offset += h.settings.console_login_lock_s + 1
             r = await browser.post("/api/v1/admin/session", json={"email": account["email"], "password": PASSWORD})
             assert r.status_code == 200
+
+
+async def test_passwords_never_reach_the_logs(svc: Harness, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level("DEBUG")
+    secret = "Sesame-open-4-real"
+    account = await create_operator(svc, "owner", password=secret + "!!")
+    async with client(svc) as browser:
+        await browser.post("/api/v1/admin/session", json={"email": account["email"], "password": secret})
+        await browser.post("/api/v1/admin/session", json={"email": account["email"], "password": secret + "!!"})
+    await svc.api.patch(f"/api/v1/admin/operators/{account['id']}", json={"password": secret + "??"}, headers=ADMIN)
+    trail = (await svc.api.get("/api/v1/admin/audit", headers=ADMIN)).text
+    assert "operator signed in" in caplog.text and "sign-in failed" in caplog.text
+    assert secret not in caplog.text and secret not in trail and "argon2" not in trail

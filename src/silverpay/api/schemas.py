@@ -65,18 +65,21 @@ class ProductOut(BaseModel):
     name: str
     price_fen: int
     active: bool
+    auto_ship_virtual: bool = False
 
 
 class ProductCreate(Strict):
     name: Text = Field(min_length=1, max_length=100)
     price_fen: int = Field(gt=0, le=10_000_000_00, strict=True)
     active: bool = True
+    auto_ship_virtual: bool = Field(False, description="virtual goods: shipping info uploaded on payment")
 
 
 class ProductUpdate(Strict):
     name: Text | None = Field(None, min_length=1, max_length=100)
     price_fen: int | None = Field(None, gt=0, le=10_000_000_00, strict=True)
     active: bool | None = None
+    auto_ship_virtual: bool | None = None
 
 
 class OrderCreate(Strict):
@@ -188,3 +191,30 @@ class WebhookEndpointOut(BaseModel):
     flagged_at: str | None
     created_at: str
     secret: str | None = Field(None, description="only when created or rotated")
+
+
+# Shipments ---------------------------------------------------------------------------------------
+
+
+class ContactIn(Strict):
+    """Phone numbers masked except their last four digits (``189****1234``); SF Express needs one."""
+
+    consignor: Text = Field("", max_length=32)
+    receiver: Text = Field("", max_length=32)
+
+
+class ParcelIn(Strict):
+    item_desc: Text = Field(min_length=1, max_length=120)
+    tracking_no: Text = Field("", max_length=128, description="express: required")
+    express_company: Text = Field("", max_length=32, description="express: a get_delivery_list code (YTO, SF, …)")
+    contact: ContactIn | None = None
+
+
+class ShipmentCreate(Strict):
+    logistics_type: int = Field(ge=1, le=4, strict=True, description="1 express, 2 same-city, 3 virtual, 4 pickup")
+    delivery_mode: int = Field(1, ge=1, le=2, strict=True, description="1 unified (one parcel), 2 split (express)")
+    is_all_delivered: bool | None = Field(None, strict=True, description="split delivery: is this the last parcel")
+    parcels: list[ParcelIn] = Field(min_length=1, max_length=10)
+    use_last_reship: bool = Field(
+        False, strict=True, description="a change after shipping uses the payment's one re-ship: confirm it"
+    )

@@ -1,7 +1,7 @@
 """`silverpay worker`: passes over the background use cases (order expiry, the pending-payment
-sweeper, closing numbers at WeChat, refund follow-up), each claiming a batch of due rows, and —
-in loops of their own, so a slow merchant endpoint never delays WeChat work or publishing —
-publishing events and delivering webhooks, until told to stop."""
+sweeper, closing numbers at WeChat, refund follow-up, shipping: auto-ship, uploads, the slow poll),
+each claiming a batch of due rows, and — in loops of their own, so a slow merchant endpoint never
+delays WeChat work or publishing — publishing events and delivering webhooks, until told to stop."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from silverpay.jobs.limited_client import RateLimitedPayClient
 from silverpay.jobs.ratelimit import TokenBucket
 from silverpay.jobs.webhook_http import StreamPoster
-from silverpay.service import api_idempotency, events, payments, refunds, webhooks
+from silverpay.service import api_idempotency, events, payments, refunds, shipping, webhooks
 from silverpay.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,9 @@ class Worker:
     async def run_once(self) -> int:
         """One pass over the WeChat jobs; returns how many rows it handled."""
         handled = 0
-        for job in (payments.expire_due, payments.sweep, payments.close_attempts, refunds.follow_up):
+        jobs = (payments.expire_due, payments.sweep, payments.close_attempts, refunds.follow_up, shipping.auto_ship,
+                shipping.submit_due, shipping.poll_due)  # fmt: skip
+        for job in jobs:
             handled += await job(self.ctx, limit=self._batch, concurrency=self._concurrency)
         return handled
 

@@ -6,30 +6,26 @@ local (a review resolved), and just before WeChat is asked where WeChat makes th
 
 from __future__ import annotations
 
-import secrets
-import tempfile
 from collections.abc import Sequence
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 from typing import Any
 
 from sqlalchemy import update
 
-from silverpay.beijing import BEIJING
 from silverpay.clock import utc
 from silverpay.domain.operators import Operator
 from silverpay.domain.orders import OPEN, OrderStatus
 from silverpay.domain.refunds import RefundStatus
-from silverpay.errors import Conflict, InvalidRequest, NotFound
+from silverpay.errors import Conflict, NotFound
 from silverpay.service import audit, payments, reconcile, refunds
 from silverpay.service.context import ServiceContext
 from silverpay.service.refunds import refund_view
+from silverpay.service.shipping import shipment_of_order
 from silverpay.service.views import admin_order_view, rejection_view
 from silverpay.store import repo
 from silverpay.store.ledger import CoreLedger, LedgerTx, OrderRow
 from silverpay.store.models import Order, Refund
 
-MIN_BILL_DAY = date(2014, 1, 1)  # before WeChat Pay bills existed
 SOURCE = "operator"  # the ``source`` of status changes an operator's action causes
 
 
@@ -43,8 +39,9 @@ async def order_detail(ctx: ServiceContext, order_id: int) -> dict[str, Any]:
         rejected = [rejection_view(r) for r in await repo.rejections_claiming(db, order.out_trade_no)]
         refund_rows = await repo.refunds_of(db, order.id)
         refundable = _refundable(order, refund_rows)
-        return {**view, "refunds": [refund_view(r) for r in refund_rows], "refundable_fen": refundable,
-                "rejected_notifications": rejected}  # fmt: skip
+    shipment = await shipment_of_order(ctx, order_id)
+    return {**view, "refunds": [refund_view(r) for r in refund_rows], "refundable_fen": refundable,
+            "shipment": shipment, "rejected_notifications": rejected}  # fmt: skip
 
 
 def _refundable(order: Order, refund_rows: Sequence[Refund]) -> int:
@@ -102,12 +99,8 @@ async def resolve_review(ctx: ServiceContext, order_id: int, note: str, *, actor
 
 async def rerun_reconciliation(ctx: ServiceContext, day: date, *, actor: Operator) -> dict[str, Any]:
     """Reconcile a past Beijing day again (finance), in the request; the new run with its
-    discrepancies. The run is in the audit trail. ``INVALID_REQUEST`` (400) for today or later."""
-    today = datetime.fromtimestamp(ctx.clock(), BEIJING).date()
-    if not MIN_BILL_DAY <= day < today:
-        raise InvalidRequest(f"WeChat has bills for days before today ({today}) only", code="INVALID_REQUEST")
-    csv_path = Path(tempfile.gettempdir()) / f"silverpay-reconciliation-{day}-{secrets.token_hex(4)}.csv"
-    report = await reconcile.run_reconciliation(ctx, day, csv_path=str(csv_path))
+    discrepancies, in the audit trail. ``INVALID_REQUEST`` (400) for a day WeChat has no bill of."""
+    report = await reconcile.run_reconciliation(ctx, day)
     async with ctx.sessions.begin() as db:
         audit.record(db, actor, "reconciliation.run", f"reconciliation:{report.run_id}",
                      {"date": day.isoformat(), "unresolved": report.unresolved}, now=ctx.clock())  # fmt: skip

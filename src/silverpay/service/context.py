@@ -10,6 +10,8 @@ from silverpay.clock import Clock
 from silverpay.store.ledger import Ledger
 from silverpay.wechat.gateway import NotificationVerifier, PayClient
 from silverpay.wechat.login import LoginClient
+from silverpay.wechat.miniapp.push import PushKeys
+from silverpay.wechat.miniapp.shipping import ShippingClient
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,15 @@ class ServiceContext:
     refund_notify_url: str = ""
     sweep_schedule_s: tuple[int, ...] = (15, 30, 60, 120, 300, 600, 1800)
     operators: OperatorPolicy = field(default_factory=OperatorPolicy)
+    mch_id: str = ""
+    shipping: ShippingClient | None = None  # the mini-program's shipping management (None: not used)
+    push_keys: PushKeys | None = None  # the message-push Token/EncodingAESKey (None: no push endpoint)
+    shipping_poll_s: int = 21600  # how often a shipped order's state is read from WeChat
+    shipping_retry_s: tuple[int, ...] = (5, 10, 20, 40, 60, 120, 300, 600)  # an upload's retries; the last repeats
 
     def next_check_delay(self, attempts: int) -> int:
         """Backoff for background checks: the schedule's n-th delay, the last one repeating."""
         return self.sweep_schedule_s[min(attempts, len(self.sweep_schedule_s) - 1)]
+
+    def shipping_retry_delay(self, attempts: int) -> int:
+        return self.shipping_retry_s[min(attempts, len(self.shipping_retry_s) - 1)]

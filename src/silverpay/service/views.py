@@ -44,7 +44,8 @@ def user_view(user: User) -> dict[str, Any]:
 
 
 def product_view(product: Product) -> dict[str, Any]:
-    return {"id": product.id, "name": product.name, "price_fen": product.price_fen, "active": product.active}
+    return {"id": product.id, "name": product.name, "price_fen": product.price_fen, "active": product.active,
+            "auto_ship_virtual": product.auto_ship_virtual}  # fmt: skip
 
 
 def order_view(order: OrderFields) -> dict[str, Any]:

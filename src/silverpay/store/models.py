@@ -63,6 +63,7 @@ class Product(Base):
     price_fen: Mapped[int] = mapped_column(BigInteger)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    auto_ship_virtual: Mapped[bool] = mapped_column(Boolean, default=False)  # virtual goods: shipped on payment
 
 
 class Order(Base):
@@ -224,4 +225,5 @@ class IdempotencyRecord(Base):
 from silverpay.store import (  # noqa: E402
     models_console,  # noqa: F401
     models_integration,  # noqa: F401
+    models_shipping,  # noqa: F401
 )

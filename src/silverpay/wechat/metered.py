@@ -57,6 +57,11 @@ class MeteredPayClient:
         self.inner = inner
         self.api_version = api_version
 
+    @property
+    def platform(self) -> object | None:
+        """v3: the platform keys the wrapped client trusts (the health page shows their expiry)."""
+        return getattr(self.inner, "platform", None)
+
     async def prepay(self, request: PrepayRequest) -> Prepay:
         with metered(self.api_version, "prepay"):
             return await self.inner.prepay(request)

@@ -20,11 +20,13 @@ from silverpay.api.schemas import (
     ProductOut,
     ProductUpdate,
     RefundCreate,
+    ShipmentCreate,
 )
 from silverpay.api.schemas_console import OrderPage, ReviewResolve
 from silverpay.domain.orders import OrderStatus
+from silverpay.domain.shipping import ShipmentState
 from silverpay.errors import InvalidRequest
-from silverpay.service import admin, audit, catalogue, console_queries, refunds
+from silverpay.service import admin, audit, catalogue, console_queries, refunds, shipping
 
 NO_CONTROL = f"^[^{CONTROL_CHARACTERS}]*$"
 MAX_FEN = 10**15
@@ -117,7 +119,7 @@ async def requery_order(order_id: PathId, ctx: Context, operator: Support) -> di
     return await admin.requery(ctx, order_id, actor=operator)
 
 
-@router.post("/orders/{order_id}/close", responses=error_responses(404, 409))
+@router.post("/orders/{order_id}/close", responses=error_responses(404, 409, 502, 503))
 async def close_order(order_id: PathId, ctx: Context, operator: Support) -> dict[str, Any]:
     """Close an unpaid order, at WeChat first (support). A payment WeChat reports settles it
     instead. `ORDER_ALREADY_PAID` / `ORDER_CLOSED` (409) when it is not open."""
@@ -155,14 +157,16 @@ async def list_products(ctx: Context, operator: Viewer) -> list[dict[str, Any]]:
 @router.post("/products", response_model=ProductOut, status_code=201)
 async def create_product(body: ProductCreate, ctx: Context, operator: Owner) -> dict[str, Any]:
     """A new product (owner)."""
-    return await catalogue.create_product(ctx, body.name, body.price_fen, body.active, actor=operator)
+    return await catalogue.create_product(ctx, body.name, body.price_fen, body.active, body.auto_ship_virtual,
+                                          actor=operator)  # fmt: skip
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut, responses=error_responses(404))
 async def update_product(product_id: PathId, body: ProductUpdate, ctx: Context, operator: Owner) -> dict[str, Any]:
     """Rename, re-price (new orders only) or (de)activate a product (owner)."""
     return await catalogue.update_product(ctx, product_id, name=body.name, price_fen=body.price_fen,
-                                          active=body.active, actor=operator)  # fmt: skip
+                                          active=body.active, auto_ship_virtual=body.auto_ship_virtual,
+                                          actor=operator)  # fmt: skip
 
 
 @router.get("/audit")
@@ -173,3 +177,30 @@ async def audit_trail(
     """What operators did outside orders (accounts, products, reconciliation runs), newest first
     (owner). Actions on an order are in that order's timeline."""
     return await audit.list_actions(ctx, limit=limit, before_id=before_id)
+
+
+@router.post("/orders/{order_id}/shipments", status_code=201, responses=error_responses(400, 403, 404, 409))
+async def create_shipment(
+    order_id: PathId, body: ShipmentCreate, ctx: Context, operator: Support, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Record a paid order's shipping at WeChat (uploaded at once; the worker retries). WeChat allows
+    one change after the first upload: a change needs `use_last_reship: true` (else 409
+    `SHIPMENT_LAST_RESHIP`), and a second change is refused (409 `SHIPMENT_RESHIP_USED`)."""
+    request = shipping.ShipmentRequest(
+        logistics_type=body.logistics_type, delivery_mode=body.delivery_mode,
+        parcels=tuple(p.model_dump(exclude_none=True) for p in body.parcels), is_all_delivered=body.is_all_delivered,
+        use_last_reship=body.use_last_reship,
+    )  # fmt: skip
+    created = await shipping.request_shipment(ctx, order_id, request, requested_by=operator.name,
+                                              idempotency_key=idempotency_key)  # fmt: skip
+    headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
+    return JSONResponse(created.body, status_code=created.status_code, headers=headers)
+
+
+@router.get("/shipments")
+async def list_shipments(
+    ctx: Context, state: ShipmentState | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[dict[str, Any]]:
+    """Paid orders with their shipment state (`state=` filters): orders unshipped or blocked for more
+    than 24 h first, then by payment time."""
+    return await shipping.queue(ctx, state, limit=limit)

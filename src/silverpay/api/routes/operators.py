@@ -6,7 +6,6 @@ import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import APIKeyCookie
 
 from silverpay.api.deps import SESSION_COOKIE, Context, Owner, client_ip, current_operator
 from silverpay.api.openapi import error_responses, throttled_response
@@ -25,7 +24,6 @@ from silverpay.service import operators
 
 session_router = APIRouter(prefix="/api/v1/admin/session", tags=["operator"])
 router = APIRouter(prefix="/api/v1/admin/operators", tags=["operator"], responses=error_responses(401, 403))
-_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="OperatorSession")
 
 
 def _secure(request: Request) -> bool:
@@ -56,18 +54,19 @@ async def login(body: LoginRequest, request: Request, response: Response, ctx: C
 
 @session_router.get("", response_model=SessionOut, responses=error_responses(401))
 async def who_am_i(
-    operator: Annotated[Operator, Depends(current_operator)], ctx: Context,
-    session: Annotated[str | None, Depends(_cookie)],
-) -> dict[str, Any]:  # fmt: skip
+    operator: Annotated[Operator, Depends(current_operator)], ctx: Context, request: Request
+) -> dict[str, Any]:
     """Who is signed in, and the session's CSRF token (null for the bearer token)."""
+    session = request.cookies.get(SESSION_COOKIE)
     csrf = operators.csrf_token_for(session) if session and operator.operator_id is not None else None
     return _session_view(operator, csrf, ctx.operators.idle_timeout_s)
 
 
 @session_router.delete("", status_code=204, responses=error_responses(403))
-async def logout(request: Request, ctx: Context, session: Annotated[str | None, Depends(_cookie)]) -> Response:
+async def logout(request: Request, ctx: Context) -> Response:
     """Sign out: the session ends and its cookie is cleared. A live session must send its CSRF
     token (`X-CSRF-Token`); without a session (or with an ended one) there is nothing to do."""
+    session = request.cookies.get(SESSION_COOKIE)
     if session:
         with contextlib.suppress(Unauthorized):  # an ended session: nothing to check
             await current_operator(request, ctx, None, session)  # a live one's CSRF token is checked

@@ -18,7 +18,8 @@ from starlette.routing import Route
 
 from silverpay import metrics
 from silverpay.api.limits import BodyTimeout, BodyTooLarge
-from silverpay.service import notifications
+from silverpay.errors import NotFound, NotificationRejected
+from silverpay.service import mp_events, notifications
 from silverpay.service.context import ServiceContext
 from silverpay.service.notifications import Ack
 from silverpay.wechat.v2 import xml
@@ -78,7 +79,35 @@ async def notify_v3(request: Request) -> Response:
         return v3_reply(Ack(False, "internal error, retry later"), status=500)
 
 
+async def mp_events_endpoint(request: Request) -> Response:
+    """The mini-program message push: GET is WeChat's URL check (answer ``echostr``), POST a push
+    (answer ``success``; anything else makes WeChat retry)."""
+    ctx: ServiceContext = request.app.state.ctx
+    query = dict(request.query_params)
+    try:
+        if request.method == "GET":
+            return Response(mp_events.url_check(ctx, query), media_type="text/plain")
+        try:
+            body = await request.body()
+        except (BodyTooLarge, BodyTimeout):
+            body = b""
+        ack = await mp_events.receive(ctx, query, body)
+    except NotificationRejected as rejected:
+        log.warning("mp-events URL check refused: %s", rejected.code)
+        return Response("fail", status_code=400, media_type="text/plain")
+    except NotFound as missing:
+        return Response(dumps({"error": {"code": missing.code, "message": missing.message}}), status_code=404,
+                        media_type="application/json")  # fmt: skip
+    if ack.accepted:
+        return Response("success", media_type="text/plain")
+    return Response("fail", status_code=400 if ack.message == "invalid notification" else 503, media_type="text/plain")
+
+
+_mp_events = Route(f"{PREFIX}/mp-events", mp_events_endpoint, methods=["GET", "POST"])
+_mp_events.methods.discard("HEAD")  # type: ignore[union-attr]  # (Starlette adds it to every GET; nobody needs it)
+
 routes = [
+    _mp_events,
     Route(f"{PREFIX}/notify", notify_v2, methods=["POST"]),
     Route(f"{PREFIX}/refund-notify", refund_notify_v2, methods=["POST"]),
     Route(f"{PREFIX}/v3/notify", notify_v3, methods=["POST"]),
@@ -150,7 +179,36 @@ def _v3_operation(summary: str, operation_id: str) -> dict[str, Any]:
     }}  # fmt: skip
 
 
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+_MP_QUERY = [
+    {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+    for name in ("signature", "timestamp", "nonce", "echostr", "encrypt_type", "msg_signature", "openid")
+]
+_MP_RESPONSES = {
+    "400": {"description": "Refused and recorded: signature, decryption or format (`fail`)", "content": _TEXT},
+    "404": {
+        "description": "Message push is not configured (`PUSH_NOT_CONFIGURED`)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    },
+}
+_MP_EVENTS = {
+    "get": {"tags": ["wechat"], "summary": "Message-push URL check: answers `echostr` when the signature verifies",
+            "operationId": "mp_events_check", "parameters": _MP_QUERY,
+            "responses": {"200": {"description": "`echostr`", "content": _TEXT}, **_MP_RESPONSES}},
+    "post": {"tags": ["wechat"], "summary": "Mini-program message push (shipping-management events), plain or safe "
+                                            "mode, JSON or XML",
+             "operationId": "mp_events_push", "parameters": _MP_QUERY,
+             "requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"type": "object"}},
+                 "text/xml": {"schema": {"type": "object", "xml": {"name": "xml"}}}}},
+             "responses": {"200": {"description": "`success`: WeChat stops retrying", "content": _TEXT},
+                           **_MP_RESPONSES,
+                           "503": {"description": "Not checked with get_order yet (`fail`): WeChat retries",
+                                   "content": _TEXT}}},
+}  # fmt: skip
+
 OPENAPI_PATHS: dict[str, Any] = {
+    f"{PREFIX}/mp-events": _MP_EVENTS,
     f"{PREFIX}/notify": _v2_operation("WeChat Pay v2 payment notification (SPEC §2.10)", _V2_FIELDS, "notify_v2"),
     f"{PREFIX}/refund-notify": _v2_operation("WeChat Pay v2 refund notification, `req_info` encrypted (SPEC §2.11)",
                                              _V2_REFUND_FIELDS, "refund_notify_v2"),
