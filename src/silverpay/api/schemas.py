@@ -127,7 +127,8 @@ class ErrorOut(BaseModel):
 
 # The payments API (server-to-server) ----------------------------------------------------------
 
-MerchantOrderNo = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-|*@.]+$")]
+MERCHANT_ORDER_NO_PATTERN = r"^[A-Za-z0-9_\-|*@.]+$"
+MerchantOrderNo = Annotated[str, Field(min_length=1, max_length=64, pattern=MERCHANT_ORDER_NO_PATTERN)]
 MetadataKey = Annotated[Text, Field(min_length=1, max_length=40)]
 MetadataValue = Annotated[Text, Field(max_length=500)]
 
