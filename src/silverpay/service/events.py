@@ -37,10 +37,14 @@ from silverpay.store.models_integration import (
 )
 
 EVENT_TYPES = ("order.paid", "order.closed", "order.needs_review", "refund.succeeded", "refund.closed",
-               "refund.needs_review")  # fmt: skip
+               "refund.needs_review", "shipment.shipped", "shipment.received", "shipment.settled",
+               "shipment.blocked")  # fmt: skip
 _ORDER_STATUS = {"PAID": "order.paid", "CLOSED": "order.closed"}
 _REFUND_STATUS = {"SUCCESS": "refund.succeeded", "CLOSED": "refund.closed", "ABNORMAL": "refund.needs_review"}
-SOURCE_KINDS = ("status", "review.flagged", "refund.status")
+# What WeChat's shipping management reports back (the submitted state is our own step, not news).
+_SHIPMENT_STATE = {"SHIPPED": "shipment.shipped", "RECEIVED": "shipment.received", "SETTLED": "shipment.settled",
+                   "BLOCKED": "shipment.blocked"}  # fmt: skip
+SOURCE_KINDS = ("status", "review.flagged", "refund.status", "shipment.status")
 LISTED_DAYS = 30
 PUBLISH_BATCH = 500
 
@@ -53,6 +57,8 @@ def public_type(kind: str, detail: dict[str, Any]) -> str | None:
         return "order.needs_review"
     if kind == "refund.status":
         return _REFUND_STATUS.get(str(detail.get("to")))
+    if kind == "shipment.status":
+        return _SHIPMENT_STATE.get(str(detail.get("to")))
     return None
 
 
@@ -110,6 +116,9 @@ def _body(row: OrderEvent, event_type: str, orders: dict[int, Any], refunds: dic
         obj = payment_view(order, merchant, order.user_id)
         if event_type == "order.needs_review":
             obj["review_reason"] = order.review_reason
+        if event_type.startswith("shipment."):
+            obj = {"object": "shipment", "state": row.detail.get("to"), "previous_state": row.detail.get("from"),
+                   "source": row.detail.get("source"), "payment": obj}  # fmt: skip
     event = {"id": event_id(row.id), "type": event_type, "created": int(row.created_at.timestamp()),
              "data": {"object": obj}}  # fmt: skip
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
