@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 
 from silverpay.jobs.webhook_http import HttpxPoster
 from silverpay.service import events, webhooks
@@ -264,3 +265,55 @@ async def test_each_of_several_events_is_acknowledged_once_after_its_failures(sv
         answers = [answer for event, _, answer in receiver.requests if event["id"] == event_id]
         assert answers == [500, 500, 200]
     assert len(receiver.requests) == 15
+
+
+def _sender(handle: Callable[[httpx.Request], Any], **options: Any) -> webhooks.WebhookSender:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    return webhooks.WebhookSender(HttpxPoster(client), random.Random(1), **options)
+
+
+async def test_a_pass_that_outlived_its_lease_cannot_overwrite_the_next_claims_delivery(svc: Harness) -> None:
+    await endpoint(svc)
+    await closed_payments(svc, 1)
+    await svc.worker().publish_events()
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def stalled(_: httpx.Request) -> httpx.Response:  # the first worker's send hangs past its lease
+        arrived.set()
+        await release.wait()
+        return httpx.Response(500, text="late")
+
+    async def prompt(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="ok")
+
+    ctx = context(svc)
+    first = asyncio.create_task(webhooks.deliver_due(ctx, _sender(stalled, timeout_s=10, lease_s=60)))
+    await arrived.wait()
+    await svc.advance(3 * 86400 + 61)  # the lease has lapsed, and a failure now would be final (FAILED)
+    assert await webhooks.deliver_due(ctx, _sender(prompt, timeout_s=10, lease_s=60)) == 1  # claimed again
+    release.set()
+    assert await first == 1
+    (event,) = (await svc.api.get("/api/v1/events", headers=ADMIN)).json()
+    detail = (await svc.api.get(f"/api/v1/events/{event['id']}", headers=ADMIN)).json()
+    (delivery,) = detail["deliveries"]
+    assert delivery["status"] == "DELIVERED" and delivery["last_status_code"] == 200 and delivery["attempts"] == 1
+    assert [a["status_code"] for a in delivery["attempt_log"]] == [200, 500]  # both were made: both are kept
+    (listed,) = (await svc.api.get("/api/v1/admin/webhook-endpoints", headers=ADMIN)).json()
+    assert listed["failing_since"] is None and listed["flagged_at"] is None  # the lost answer counts for nothing
+
+
+async def test_a_pass_claims_no_more_than_it_can_send_within_its_lease(svc: Harness) -> None:
+    await endpoint(svc)
+    await closed_payments(svc, 3)
+    await svc.worker().publish_events()
+
+    async def ok(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200)
+
+    sender = _sender(ok, timeout_s=10, lease_s=30, concurrency=1)
+    assert sender.batch_limit == 2  # one at a time, 10 s each, in 30 s less a 10 s margin
+    assert webhooks.WebhookSender(sender.poster, sender.rng).batch_limit == 16 * 5  # the defaults: 80, not 100
+    assert await webhooks.deliver_due(context(svc), sender, limit=100) == 2
+    assert await webhooks.deliver_due(context(svc), sender) == 1
+    with pytest.raises(ValueError, match="two timeouts"):
+        webhooks.WebhookSender(sender.poster, sender.rng, timeout_s=10, lease_s=15)

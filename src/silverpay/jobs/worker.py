@@ -58,7 +58,7 @@ class Worker:
         """One delivery pass (none without a sender)."""
         if self.webhooks is None:
             return 0
-        return await webhooks.deliver_due(self.ctx, self.webhooks, limit=max(self._batch, 100))
+        return await webhooks.deliver_due(self.ctx, self.webhooks)  # as many as fit in the lease
 
     async def run_webhook_jobs(self) -> int:
         """Publish, then deliver: one pass of each; returns how many rows they handled."""

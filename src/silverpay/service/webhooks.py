@@ -7,21 +7,29 @@ an exponential backoff with jitter (the randomness is injected) until three days
 FAILED and the endpoint flagged; an endpoint failing for five days is disabled. Every attempt is
 kept (status, latency, the first 1 KB of the answer). A worker that dies mid-delivery loses
 nothing: the lease lapses and another worker sends it again (at-least-once).
+
+A pass claims no more than it can send within its lease (:attr:`WebhookSender.batch_limit`), and
+an outcome is recorded only while the claim still holds: every UPDATE is guarded by the claim's
+``lease_until`` (the claim's token: a later claim of the same row sets a later one) and by
+``status = 'PENDING'``. A pass whose lease lapsed anyway (a stalled process) finds its rows
+another worker's: its late answers are logged and kept as attempts, never written over a newer
+outcome such as DELIVERED.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, delete, insert, or_, select, update
+from sqlalchemy import CursorResult, Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silverpay.clock import utc
@@ -41,6 +49,8 @@ DISABLE_AFTER_S = 5 * 86400  # an endpoint failing this long is disabled
 BACKOFF_BASE_S = 15.0
 BACKOFF_CAP_S = 6 * 3600.0
 RESPONSE_HEAD_BYTES = 1024
+
+log = logging.getLogger(__name__)
 
 
 def new_secret() -> str:
@@ -209,6 +219,17 @@ class WebhookSender:
     lease_s: float = 60.0
     concurrency: int = 16
 
+    def __post_init__(self) -> None:
+        if self.lease_s < 2 * self.timeout_s:
+            raise ValueError("a webhook lease must last at least two timeouts (one to send, one to spare)")
+
+    @property
+    def batch_limit(self) -> int:
+        """How many deliveries one pass may claim: ``concurrency`` at a time, each taking at most
+        ``timeout_s``, in the lease less one timeout kept as a margin (for the database and a busy
+        event loop) — so a pass ends while its claim still holds. 16 × (60 − 10) // 10 = 80."""
+        return self.concurrency * int((self.lease_s - self.timeout_s) // self.timeout_s)
+
     async def send(self, delivery_id: int, url: str, body: str, signing: list[str], now: float) -> Outcome:
         payload = body.encode()
         headers = {"Content-Type": "application/json", "User-Agent": "silverpay-webhooks/1",
@@ -226,7 +247,7 @@ class WebhookSender:
 
 
 _CLAIMED_COLUMNS = (
-    _deliveries.c.id, _deliveries.c.created_at, _deliveries.c.check_attempts, _events.c.body,
+    _deliveries.c.id, _deliveries.c.lease_until, _deliveries.c.created_at, _deliveries.c.check_attempts, _events.c.body,
     _endpoints.c.id.label("endpoint_id"), _endpoints.c.url, _endpoints.c.secret, _endpoints.c.previous_secret,
     _endpoints.c.previous_secret_until, _endpoints.c.enabled,
 )  # fmt: skip
@@ -260,9 +281,11 @@ async def _claim(ctx: ServiceContext, *, limit: int, lease_s: float) -> list[Any
         return list(rows.all())
 
 
-async def deliver_due(ctx: ServiceContext, sender: WebhookSender, *, limit: int = 100) -> int:
-    """One delivery pass: claim due deliveries, send them (``sender.concurrency`` at a time) and
-    record the outcomes in one transaction. Returns how many were claimed."""
+async def deliver_due(ctx: ServiceContext, sender: WebhookSender, *, limit: int | None = None) -> int:
+    """One delivery pass: claim due deliveries (at most ``sender.batch_limit``), send them
+    (``sender.concurrency`` at a time) and record the outcomes in one transaction. Returns how many
+    were claimed."""
+    limit = sender.batch_limit if limit is None else min(limit, sender.batch_limit)
     claimed = await _claim(ctx, limit=limit, lease_s=sender.lease_s)
     if not claimed:
         return 0
@@ -291,7 +314,7 @@ async def _record(
     attempts: list[dict[str, Any]] = []
     delivered: dict[int, list[int]] = {}
     held: list[int] = []
-    retries: list[tuple[int, dict[str, Any]]] = []
+    retries: list[tuple[Any, dict[str, Any]]] = []
     succeeded: set[int] = set()
     failing: set[int] = set()
     flagged: set[int] = set()
@@ -306,32 +329,37 @@ async def _record(
             delivered.setdefault(int(outcome.status_code or 0), []).append(row.id)
             succeeded.add(row.endpoint_id)
         elif now_s - row.created_at.timestamp() >= RETRY_FOR_S:
-            retries.append(
-                (row.id, {"status": "FAILED", "next_check_at": None, "last_status_code": outcome.status_code})
-            )
-            failing.add(row.endpoint_id)
-            flagged.add(row.endpoint_id)
+            retries.append((row, {"status": "FAILED", "next_check_at": None, "last_status_code": outcome.status_code}))
         else:
             retry_at = now + timedelta(seconds=backoff_s(row.check_attempts, sender.rng))
-            retries.append((row.id, {"next_check_at": retry_at, "last_status_code": outcome.status_code}))
-            failing.add(row.endpoint_id)
+            retries.append((row, {"next_check_at": retry_at, "last_status_code": outcome.status_code}))
+    lease = claimed[0].lease_until  # one claim, one lease: the token every outcome is written under
+    still_ours = (d.lease_until == lease, d.status == "PENDING")
+    lost = 0
     async with ctx.sessions.begin() as db:
+
+        async def settle(ids: list[int], **values: Any) -> bool:
+            nonlocal lost
+            result = await db.execute(update(_deliveries).where(d.id.in_(ids), *still_ours).values(**values))
+            missing = len(ids) - int(cast("CursorResult[Any]", result).rowcount or 0)
+            lost += missing
+            return not missing
+
         for code, ids in delivered.items():
-            await db.execute(
-                update(_deliveries).where(d.id.in_(ids)).values(
-                    status="DELIVERED", delivered_at=now, next_check_at=None, lease_until=None,
-                    check_attempts=d.check_attempts + 1, last_status_code=code,
-                )
-            )  # fmt: skip
-        for delivery_id, values in retries:
-            await db.execute(update(_deliveries).where(d.id == delivery_id).values(
-                lease_until=None, check_attempts=d.check_attempts + 1, **values))  # fmt: skip
+            await settle(ids, status="DELIVERED", delivered_at=now, next_check_at=None, lease_until=None,
+                         check_attempts=d.check_attempts + 1, last_status_code=code)  # fmt: skip
+        for row, values in retries:  # a failure counts against the endpoint only if it was recorded
+            if await settle([row.id], lease_until=None, check_attempts=d.check_attempts + 1, **values):
+                failing.add(row.endpoint_id)
+                if values.get("status") == "FAILED":
+                    flagged.add(row.endpoint_id)
         if held:  # endpoint disabled: no attempt made; looked at again in an hour
-            await db.execute(update(_deliveries).where(d.id.in_(held)).values(
-                lease_until=None, next_check_at=now + timedelta(hours=1)))  # fmt: skip
-        if attempts:
+            await settle(held, lease_until=None, next_check_at=now + timedelta(hours=1))
+        if attempts:  # each was made, so each is kept, even one whose claim lapsed meanwhile
             await db.execute(insert(_attempts), attempts)
         await _endpoint_health(db, now, succeeded, failing - succeeded, flagged)
+    if lost:  # another worker claimed them after our lease lapsed: its outcome stands
+        log.warning("webhook pass outlived its lease: %d of %d outcomes not recorded", lost, len(claimed))
 
 
 async def _endpoint_health(
