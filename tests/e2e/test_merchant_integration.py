@@ -117,7 +117,8 @@ def test_worker_killed_mid_delivery_loses_nothing(make_database: Any, tmp_path: 
             payment = httpx.post(stack.api + "/api/v1/payments", json=body, headers=auth, timeout=15).json()
             httpx.post(f"{stack.api}/api/v1/payments/{payment['id']}/cancel", headers=auth, timeout=15)
             env = {**os.environ, **service_env(database_url, stack.sim.base_url, free_port(), "x" * 32),
-                   "SILVERPAY_WEBHOOK_LEASE_S": "1", "SILVERPAY_WORKER_POLL_S": "0.1"}  # fmt: skip
+                   "SILVERPAY_WEBHOOK_LEASE_S": "4", "SILVERPAY_WEBHOOK_TIMEOUT_S": "2",  # lease ≥ 2 timeouts
+                   "SILVERPAY_WORKER_POLL_S": "0.1"}  # fmt: skip
             log = open(tmp_path / "workers.log", "wb")  # noqa: SIM115  (closed below)
             first = subprocess.Popen([sys.executable, "-m", "silverpay", "worker"], env=env, stdout=log,
                                      stderr=subprocess.STDOUT)  # fmt: skip
