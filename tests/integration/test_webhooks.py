@@ -15,9 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
+from silverpay.clock import utc
 from silverpay.jobs.webhook_http import HttpxPoster
 from silverpay.service import events, webhooks
+from silverpay.store.models import OrderEvent
+from silverpay.store.models_integration import PublicEvent
 from silverpay.webhooks import verify
 from tests.merchant import api_key, context, payment_body
 from tests.service_harness import ADMIN, Harness
@@ -241,6 +245,7 @@ async def test_events_are_kept_thirty_days(svc: Harness) -> None:
     assert len((await svc.api.get("/api/v1/events", headers=ADMIN)).json()) == 2
     await svc.advance(29 * 86400)
     assert await events.prune(context(svc)) == 0
+    await events.publish(context(svc))  # the worker's next pass: the cursor passes what has settled
     await svc.advance(2 * 86400)
     assert await events.prune(context(svc)) == 2
     assert (await svc.api.get("/api/v1/events", headers=ADMIN)).json() == []
@@ -317,3 +322,46 @@ async def test_a_pass_claims_no_more_than_it_can_send_within_its_lease(svc: Harn
     assert await webhooks.deliver_due(context(svc), sender) == 1
     with pytest.raises(ValueError, match="two timeouts"):
         webhooks.WebhookSender(sender.poster, sender.rng, timeout_s=10, lease_s=15)
+
+
+async def _status_row(db: Any, order_id: int, now: float) -> OrderEvent:
+    row = OrderEvent(order_id=order_id, kind="status", detail={"from": "CREATED", "to": "CLOSED"}, created_at=utc(now))
+    db.add(row)
+    await db.flush()  # its id is allocated now, whenever it commits
+    return row
+
+
+async def test_an_event_committed_after_higher_ids_were_published_is_published(svc: Harness, database_url: str) -> None:
+    early_order, later_order = await closed_payments(svc, 2)
+    ctx = context(svc)
+    assert await events.publish(ctx) == 2
+    published: list[int] = []
+
+    async def passes() -> None:  # enough for the cursor to pass every id seen, were it not waiting
+        for _ in range(3):
+            await events.publish(ctx)
+        async with ctx.sessions() as db:
+            published[:] = list((await db.execute(select(PublicEvent.id).order_by(PublicEvent.id))).scalars())
+
+    if database_url.startswith("sqlite"):
+        # SQLite has one writer at a time, so commits come in id order; the row appears late instead
+        # by becoming a public event after later ids were published (same effect on the publisher).
+        async with ctx.sessions.begin() as db:
+            early = await _status_row(db, early_order, svc.clock())
+            early.kind = "note"
+        async with ctx.sessions.begin() as db:
+            later = await _status_row(db, later_order, svc.clock())
+        await passes()
+        assert later.id in published and early.id not in published
+        async with ctx.sessions.begin() as db:
+            await db.execute(update(OrderEvent).where(OrderEvent.id == early.id).values(kind="status"))
+    else:
+        async with ctx.sessions.begin() as late_db:  # a transaction that allocates its id first, commits last
+            early = await _status_row(late_db, early_order, svc.clock())
+            async with ctx.sessions.begin() as db:
+                later = await _status_row(db, later_order, svc.clock())
+            assert early.id < later.id
+            await passes()
+            assert later.id in published and early.id not in published  # not visible yet
+    await passes()
+    assert early.id in published

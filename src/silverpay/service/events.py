@@ -5,8 +5,13 @@ events are those rows (same id, ``evt_<id>``) whose kind and detail name a chang
 subscribe to (:func:`public_type`); the publisher (a worker job) gives each its body — the object
 as the API shows it, read when it is published, normally within a second of the change — and one
 delivery per subscribed webhook endpoint, in one transaction. One publisher at a time holds the
-feed row's lock (SKIP LOCKED: the others find nothing to do); ids the previous pass saw are scanned
-once more before the cursor passes them, so a transaction that committed late is not skipped.
+feed row's lock (SKIP LOCKED: the others find nothing to do).
+
+Ids are allocated at INSERT but rows become visible at COMMIT, so a row can appear below ids a
+pass has already seen. Each pass therefore reads what is new since the last one (``seen_until``)
+and, below that, what is still unpublished above the cursor ``done_until`` (publishing is
+idempotent: an event is its row's id). The cursor moves only past rows older than
+:data:`SETTLED_AFTER_S`, so a transaction that committed late is published, never skipped.
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ _SHIPMENT_STATE = {"SHIPPED": "shipment.shipped", "RECEIVED": "shipment.received
 SOURCE_KINDS = ("status", "review.flagged", "refund.status", "shipment.status")
 LISTED_DAYS = 30
 PUBLISH_BATCH = 500
+# The cursor never passes a row younger than this. Our transactions are short (no network call
+# inside one; lock waits end at the database's lock timeout), so one that allocated an id below a
+# row stamped this long ago has committed or rolled back by now: an id below it that is still
+# missing will never appear. 30 s is far beyond any such transaction and costs only a rescan of
+# the last 30 s of ids (an index range) per pass.
+SETTLED_AFTER_S = 30.0
 
 
 def public_type(kind: str, detail: dict[str, Any]) -> str | None:
@@ -124,6 +135,37 @@ def _body(row: OrderEvent, event_type: str, orders: dict[int, Any], refunds: dic
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
 
+async def _publish_rows(db: AsyncSession, rows: Sequence[OrderEvent], now: datetime) -> int:
+    """Publish those of ``rows`` that are public events and not yet published; how many were."""
+    typed = [(r, t) for r in rows if (t := public_type(r.kind, r.detail)) is not None]
+    if not typed:
+        return 0
+    ids = [r.id for r, _ in typed]
+    done = set((await db.execute(select(PublicEvent.id).where(PublicEvent.id.in_(ids)))).scalars())
+    fresh = [(r, t) for r, t in typed if r.id not in done]
+    if not fresh:
+        return 0
+    orders, refunds = await _objects(db, [r for r, _ in fresh])
+    endpoints = list((await db.execute(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)))).scalars())
+    events, deliveries = [], []
+    for row, event_type in fresh:
+        body = _body(row, event_type, orders, refunds)
+        if body is None:
+            continue
+        events.append({"id": row.id, "type": event_type, "order_id": row.order_id, "body": body,
+                       "created_at": row.created_at})  # fmt: skip
+        deliveries += [
+            {"event_id": row.id, "endpoint_id": e.id, "status": "PENDING", "created_at": now,
+             "next_check_at": now, "check_attempts": 0}
+            for e in endpoints if subscribed(e, event_type)
+        ]  # fmt: skip
+    if events:
+        await db.execute(insert(PublicEvent), events)
+    if deliveries:
+        await db.execute(insert(WebhookDelivery), deliveries)
+    return len(events)
+
+
 async def publish(ctx: ServiceContext, *, limit: int = PUBLISH_BATCH) -> int:
     """One publisher pass; returns how many events it published."""
     now = utc(ctx.clock())
@@ -131,47 +173,31 @@ async def publish(ctx: ServiceContext, *, limit: int = PUBLISH_BATCH) -> int:
         feed = await _feed(db)
         if feed is None:
             return 0
-        query = (
-            select(OrderEvent)
-            .where(OrderEvent.id > feed.done_until, OrderEvent.kind.in_(SOURCE_KINDS))
-            .order_by(OrderEvent.id)
-            .limit(limit)
-        )
-        rows = list((await db.execute(query)).scalars())
-        typed = [(r, t) for r in rows if (t := public_type(r.kind, r.detail)) is not None]
-        done = set()
-        if typed:
-            ids = [r.id for r, _ in typed]
-            done = set((await db.execute(select(PublicEvent.id).where(PublicEvent.id.in_(ids)))).scalars())
-        fresh = [(r, t) for r, t in typed if r.id not in done]
-        published = 0
-        if fresh:
-            orders, refunds = await _objects(db, [r for r, _ in fresh])
-            endpoints = list(
-                (await db.execute(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)))).scalars()
-            )
-            events, deliveries = [], []
-            for row, event_type in fresh:
-                body = _body(row, event_type, orders, refunds)
-                if body is None:
-                    continue
-                events.append({"id": row.id, "type": event_type, "order_id": row.order_id, "body": body,
-                               "created_at": row.created_at})  # fmt: skip
-                deliveries += [
-                    {"event_id": row.id, "endpoint_id": e.id, "status": "PENDING", "created_at": now,
-                     "next_check_at": now, "check_attempts": 0}
-                    for e in endpoints if subscribed(e, event_type)
-                ]  # fmt: skip
-            if events:
-                await db.execute(insert(PublicEvent), events)
-            if deliveries:
-                await db.execute(insert(WebhookDelivery), deliveries)
-            published = len(events)
-        # The cursor moves to what the last pass saw (scanned again just now), never past this batch.
         newest = (await db.execute(select(func.max(OrderEvent.id)))).scalar() or 0
-        done_until = feed.seen_until if len(rows) < limit else min(feed.seen_until, rows[-1].id)
+        sources = OrderEvent.kind.in_(SOURCE_KINDS)
+        # What is new since the last pass.
+        new = select(OrderEvent).where(OrderEvent.id > feed.seen_until, OrderEvent.id <= newest, sources)
+        rows = list((await db.execute(new.order_by(OrderEvent.id).limit(limit))).scalars())
+        # Below that and above the cursor, what is still unpublished: rows whose transaction
+        # committed after a pass had seen higher ids (and rows that are no public event).
+        unpublished = ~select(PublicEvent.id).where(PublicEvent.id == OrderEvent.id).exists()
+        late = select(OrderEvent).where(OrderEvent.id > feed.done_until, OrderEvent.id <= feed.seen_until, sources,
+                                        unpublished)  # fmt: skip
+        late_rows = list((await db.execute(late.order_by(OrderEvent.id).limit(limit))).scalars())
+        published = await _publish_rows(db, late_rows + rows, now)
+        # The cursor passes only what has settled (see SETTLED_AFTER_S), and no late row not yet read.
+        young = select(func.min(OrderEvent.id)).where(
+            OrderEvent.id > feed.done_until, OrderEvent.id <= feed.seen_until,
+            OrderEvent.created_at >= now - timedelta(seconds=SETTLED_AFTER_S),
+        )  # fmt: skip
+        first_young = (await db.execute(young)).scalar()
+        done_until = feed.seen_until
+        if first_young is not None:
+            done_until = min(done_until, first_young - 1)
+        if len(late_rows) == limit:
+            done_until = min(done_until, late_rows[-1].id)
         feed.done_until = max(feed.done_until, done_until)
-        feed.seen_until = max(newest, feed.done_until)
+        feed.seen_until = rows[-1].id if len(rows) == limit else max(feed.seen_until, newest)
     return published
 
 
@@ -298,12 +324,15 @@ async def events_after(
 
 async def prune(ctx: ServiceContext, *, keep_days: int = LISTED_DAYS, batch: int = 1000) -> int:
     """Forget published events older than ``keep_days`` with their deliveries and attempts (none
-    still PENDING); their ``order_events`` rows stay. Returns how many events went."""
+    still PENDING) once the publisher's cursor has passed them; their ``order_events`` rows stay.
+    Returns how many events went."""
     cutoff = utc(ctx.clock()) - timedelta(days=keep_days)
     pending = select(WebhookDelivery.id).where(WebhookDelivery.event_id == PublicEvent.id,
                                                WebhookDelivery.status == "PENDING")  # fmt: skip
     async with ctx.sessions.begin() as db:
-        old = select(PublicEvent.id).where(PublicEvent.created_at < cutoff, ~pending.exists()).limit(batch)
+        passed = select(EventFeed.done_until).where(EventFeed.id == 1).scalar_subquery()  # never published again
+        old = select(PublicEvent.id).where(PublicEvent.created_at < cutoff, PublicEvent.id <= passed,
+                                           ~pending.exists()).limit(batch)  # fmt: skip
         ids = list((await db.execute(old)).scalars())
         if ids:
             deliveries = list(

@@ -68,9 +68,10 @@ class PublicEvent(Base):
 
 
 class EventFeed(Base):
-    """One row: the publisher's lock and cursor. Every ``order_events`` id up to ``done_until`` is
-    published; ids up to ``seen_until`` were visible on the last pass (the cursor moves there on the
-    next pass, so a transaction that had not committed yet is still scanned once it has)."""
+    """One row: the publisher's lock and cursors. Every ``order_events`` id up to ``done_until`` is
+    published (or no public event) and settled; ids up to ``seen_until`` were read once, and those
+    between the two are read again while unpublished, so a transaction that committed late is
+    published (service/events.py)."""
 
     __tablename__ = "event_feed"
 
