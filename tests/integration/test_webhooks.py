@@ -365,3 +365,46 @@ async def test_an_event_committed_after_higher_ids_were_published_is_published(s
             assert later.id in published and early.id not in published  # not visible yet
     await passes()
     assert early.id in published
+
+
+async def test_endpoint_urls_never_leak_into_attempts_or_the_audit_trail(svc: Harness) -> None:
+    for url in ("https://shop:hunter2@merchant.test/hooks", "https://shop@merchant.test/hooks"):
+        refused = await svc.api.post("/api/v1/admin/webhook-endpoints", json={"url": url, "events": ["*"]},
+                                     headers=ADMIN)  # fmt: skip
+        assert refused.status_code == 400 and "credentials" in refused.json()["error"]["message"]
+        assert "hunter2" not in refused.text
+    secret_url = "https://merchant.test/hooks?token=s3cret-in-query"
+    created = await svc.api.post("/api/v1/admin/webhook-endpoints", json={"url": secret_url, "events": ["*"]},
+                                 headers=ADMIN)  # fmt: skip
+    hook = created.json()
+    patched = await svc.api.patch(f"/api/v1/admin/webhook-endpoints/{hook['id']}",
+                                  json={"url": "https://a:b@merchant.test/x"}, headers=ADMIN)  # fmt: skip
+    assert patched.status_code == 400
+    await svc.api.patch(f"/api/v1/admin/webhook-endpoints/{hook['id']}", json={"url": secret_url + "2"},
+                        headers=ADMIN)  # fmt: skip
+    await closed_payments(svc, 1)
+
+    async def unreachable(request: httpx.Request) -> httpx.Response:  # httpx quotes the URL in its errors
+        raise httpx.ConnectError(f"cannot connect to {request.url}", request=request)
+
+    await svc.worker().publish_events()
+    assert await webhooks.deliver_due(context(svc), _sender(unreachable, timeout_s=10, lease_s=60)) == 1
+    (event,) = (await svc.api.get("/api/v1/events", headers=ADMIN)).json()
+    detail = (await svc.api.get(f"/api/v1/events/{event['id']}", headers=ADMIN)).json()
+    assert [a["error"] for a in detail["deliveries"][0]["attempt_log"]] == ["OSError: ConnectError"]
+    await svc.api.delete(f"/api/v1/admin/webhook-endpoints/{hook['id']}", headers=ADMIN)
+    trail = json.dumps((await svc.api.get("/api/v1/admin/audit", headers=ADMIN)).json())
+    assert "s3cret" not in trail and "https://merchant.test/hooks?redacted" in trail
+
+
+def test_attempt_errors_name_the_failure_without_the_url() -> None:
+    import socket
+
+    url_error = OSError(f"Cannot connect to host {HOOK_URL}?token=t0ken")
+    assert webhooks.failure_reason(url_error) == "OSError"
+    assert webhooks.failure_reason(ConnectionRefusedError(111, "Connection refused")) == (
+        "ConnectionRefusedError: Connection refused"
+    )
+    assert webhooks.failure_reason(socket.gaierror(-2, "Name or service not known")).endswith("not known")
+    assert webhooks.failure_reason(TimeoutError()) == "timeout"
+    assert webhooks.failure_reason(ValueError(f"bad {HOOK_URL}")) == "ValueError"

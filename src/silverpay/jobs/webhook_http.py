@@ -163,10 +163,10 @@ class HttpxPoster:
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         try:
             response = await self._client.post(url, content=body, headers=dict(headers))
-        except httpx.TimeoutException as error:
-            raise TimeoutError(str(error)) from None
-        except httpx.HTTPError as error:
-            raise OSError(f"{type(error).__name__}: {error}") from None
+        except httpx.TimeoutException:
+            raise TimeoutError("timeout") from None
+        except httpx.HTTPError as error:  # its text may quote the URL (and a token in it): only the type
+            raise OSError(0, type(error).__name__) from None
         return response.status_code, response.content[:HEAD_BYTES]
 
     async def aclose(self) -> None:

@@ -58,10 +58,23 @@ def new_secret() -> str:
 
 
 def _check_url(url: str) -> str:
+    """An endpoint URL: http(s), a host, nothing that could end a request line or a header (no
+    whitespace or control characters) and no ``user:pass@`` (credentials would be kept and shown
+    with the URL; a receiver authenticates deliveries by their signature)."""
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise InvalidRequest("the endpoint URL must not contain spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest("the endpoint URL must be http(s)://host/…")
+    if "@" in parts.netloc:
+        raise InvalidRequest("the endpoint URL must not carry credentials (user:password@): deliveries are signed")
     return url
+
+
+def redacted_url(url: str) -> str:
+    """The URL without its query (which may carry a token), for the audit trail and logs."""
+    parts = urlsplit(url)
+    return parts._replace(query="redacted" if parts.query else "", fragment="").geturl()
 
 
 def _check_events(events: Sequence[str]) -> list[str]:
@@ -101,7 +114,7 @@ async def create_endpoint(
         await db.flush()
         if actor is not None:  # the audit trail never holds the secret
             audit.record(db, actor, "webhook_endpoint.create", f"webhook_endpoint:{endpoint.id}",
-                         {"url": endpoint.url, "events": endpoint.events}, now=ctx.clock())  # fmt: skip
+                         {"url": redacted_url(endpoint.url), "events": endpoint.events}, now=ctx.clock())  # fmt: skip
         return endpoint_view(endpoint, secret=secret)
 
 
@@ -153,7 +166,8 @@ async def update_endpoint(
             endpoint.secret = secret
         endpoint.updated_at = now
         if actor is not None:
-            changes = {"url": url, "events": events, "description": description, "enabled": enabled,
+            changes = {"url": redacted_url(url) if url is not None else None, "events": events,
+                       "description": description, "enabled": enabled,
                        "rotate_secret": rotate_secret or None}  # fmt: skip
             audit.record(db, actor, "webhook_endpoint.update", f"webhook_endpoint:{endpoint_id}",
                          {k: v for k, v in changes.items() if v is not None}, now=ctx.clock())  # fmt: skip
@@ -166,7 +180,7 @@ async def delete_endpoint(ctx: ServiceContext, endpoint_id: int, *, actor: Opera
         endpoint = await _locked(db, endpoint_id)
         if actor is not None:
             audit.record(db, actor, "webhook_endpoint.delete", f"webhook_endpoint:{endpoint_id}",
-                         {"url": endpoint.url}, now=ctx.clock())  # fmt: skip
+                         {"url": redacted_url(endpoint.url)}, now=ctx.clock())  # fmt: skip
         ids = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint_id).scalar_subquery()
         await db.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
         await db.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id))
@@ -192,6 +206,20 @@ def backoff_s(attempts: int, rng: random.Random) -> float:
     """Exponential from :data:`BACKOFF_BASE_S`, capped, with "equal jitter" (half fixed, half random)."""
     ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * float(2 ** min(attempts, 30)))
     return ceiling / 2 + rng.random() * ceiling / 2
+
+
+def failure_reason(error: BaseException) -> str:
+    """What an attempt's record says of an error: its type and, for the OS's and our own errors,
+    their fixed text — never ``str(error)`` of a client, which may quote the URL (and with it a
+    token in its query)."""
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    name = type(error).__name__
+    if isinstance(error, WebhookHttpError):
+        return f"{name}: {error}"[:255]  # our own messages: no URL in them
+    if isinstance(error, OSError) and error.strerror:
+        return f"{name}: {error.strerror}"[:255]  # "Connection refused", "Name or service not known"
+    return name
 
 
 @dataclass(frozen=True)
@@ -240,8 +268,7 @@ class WebhookSender:
                 status, head = await self.poster.post(url, payload, headers)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, WebhookHttpError, ValueError) as error:
             latency = int((time.perf_counter() - started) * 1000)
-            reason = "timeout" if isinstance(error, TimeoutError) else f"{type(error).__name__}: {error}"
-            return Outcome(delivery_id, None, latency, "", reason[:255])
+            return Outcome(delivery_id, None, latency, "", failure_reason(error))
         latency = int((time.perf_counter() - started) * 1000)
         return Outcome(delivery_id, status, latency, head[:RESPONSE_HEAD_BYTES].decode("utf-8", "replace"), "")
 
