@@ -6,16 +6,19 @@ arriving meanwhile is a 409 (IDEMPOTENCY_KEY_IN_USE), as on the mini-program's o
 case raises, the record is dropped: every use case here is safe to run again (WeChat calls are
 keyed by the order's and refund's own numbers), so the retry simply runs it. Records are kept
 :data:`KEEP_S` (48 h); one left in progress by a crashed process is taken over after
-:data:`IN_PROGRESS_S`.
+:data:`IN_PROGRESS_S`. A claim's ``created_at`` is its token: the answer (or the record's removal
+after an error) is written only while the record is still that claim's, so a run that outlived a
+takeover cannot replace the answer the taker stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select, update
@@ -29,6 +32,8 @@ from silverpay.store.models_integration import ApiIdempotencyRecord
 KEEP_S = 48 * 3600
 IN_PROGRESS_S = 120
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -41,13 +46,14 @@ def request_hash(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(json.dumps([method, path, body], sort_keys=True).encode()).hexdigest()
 
 
-async def _claim(ctx: ServiceContext, key: str, digest: str) -> Answer | None:
-    """Record the key as in progress; an earlier answer to replay instead, or a 409."""
-    now = ctx.clock()
+async def _claim(ctx: ServiceContext, key: str, digest: str) -> Answer | datetime:
+    """Record the key as in progress and return the claim's token (its ``created_at``); or an
+    earlier answer to replay instead; or a 409."""
+    now = utc(ctx.clock())
     try:
         async with ctx.sessions.begin() as db:
-            db.add(ApiIdempotencyRecord(key=key, request_hash=digest, status_code=0, response="", created_at=utc(now)))
-        return None
+            db.add(ApiIdempotencyRecord(key=key, request_hash=digest, status_code=0, response="", created_at=now))
+        return now
     except IntegrityError:
         pass
     async with ctx.sessions.begin() as db:
@@ -56,36 +62,38 @@ async def _claim(ctx: ServiceContext, key: str, digest: str) -> Answer | None:
             raise Conflict("Idempotency-Key was already used with a different request", code="IDEMPOTENCY_KEY_REUSED")
         if record.status_code:
             return Answer(record.status_code, json.loads(record.response), replayed=True)
-        stale = record.created_at < utc(now) - timedelta(seconds=IN_PROGRESS_S)
+        stale = record.created_at < now - timedelta(seconds=IN_PROGRESS_S)
         take = (
             update(ApiIdempotencyRecord)
             .where(ApiIdempotencyRecord.id == record.id, ApiIdempotencyRecord.created_at == record.created_at)
-            .values(created_at=utc(now))
+            .values(created_at=now)
         )
         taken = stale and cast("CursorResult[Any]", await db.execute(take)).rowcount == 1
         if not taken:
             raise Conflict("concurrent request with the same Idempotency-Key", code="IDEMPOTENCY_KEY_IN_USE")
-    return None
+    return now
 
 
 async def idempotent(ctx: ServiceContext, key: str | None, digest: str, run: Callable[[], Awaitable[Answer]]) -> Answer:
     if not key:
         return await run()
-    earlier = await _claim(ctx, key, digest)
-    if earlier is not None:
-        return earlier
+    claim = await _claim(ctx, key, digest)
+    if isinstance(claim, Answer):
+        return claim
+    r = ApiIdempotencyRecord
+    ours = (r.key == key, r.created_at == claim, r.status_code == 0)  # still this claim's, still in progress
     try:
         answer = await run()
     except BaseException:
         async with ctx.sessions.begin() as db:
-            await db.execute(delete(ApiIdempotencyRecord).where(ApiIdempotencyRecord.key == key))
+            await db.execute(delete(r).where(*ours))
         raise
     async with ctx.sessions.begin() as db:
-        await db.execute(
-            update(ApiIdempotencyRecord)
-            .where(ApiIdempotencyRecord.key == key)
-            .values(status_code=answer.status_code, response=json.dumps(answer.body))
+        stored = await db.execute(
+            update(r).where(*ours).values(status_code=answer.status_code, response=json.dumps(answer.body))
         )
+    if not cast("CursorResult[Any]", stored).rowcount:  # taken over after IN_PROGRESS_S: the taker's answer stands
+        log.warning("an idempotent request outlived its claim (taken over): its answer was not stored")
     return answer
 
 
