@@ -41,6 +41,10 @@ async def test_the_embedded_worker_beats_and_a_clean_stop_removes_its_row(databa
         samples = await scrape(h)
         assert value(samples, "silverpay_workers_live") == 1
         assert 0 <= value(samples, "silverpay_worker_heartbeat_age_seconds") <= heartbeats.LIVE_WITHIN_S
+        async with signed_in(h, "viewer") as viewer:
+            viewer.client.cookies.set("silverpay_lang", "en")
+            page = (await viewer.get("/console/health")).text
+            assert 'data-state="ok"' in page and f"{me['host']} · pid {me['pid']}" in page and "passes" in page
     engine = create_engine(database_url)  # the service has stopped, its worker with it
     try:
         async with engine.connect() as connection:
