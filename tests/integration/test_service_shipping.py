@@ -199,3 +199,19 @@ async def test_pushes_in_every_mode_and_format_settle_after_get_order(database_u
         await eventually(lambda: _state_is(h, order["id"], "SETTLED"))
         settled = await shipment(h, order["id"])
         assert settled["next_check_at"] is None and settled["received_at"] and settled["settled_at"]
+
+
+async def test_shipment_changes_are_published_as_events(shop: Harness) -> None:
+    _, order = await paid(shop, auto_ship=True)
+    worker = shop.worker()
+    await worker.run_once()  # ships the virtual goods
+    tid = (await shop.admin_order(order["id"]))["transaction_id"]
+    assert (await shop.wx.post("/sim/v1/confirm-receipt", json={"transaction_id": tid})).status_code == 200
+    await eventually(lambda: _state_is(shop, order["id"], "SETTLED"))
+    await worker.publish_events()
+    listed = (await shop.api.get("/api/v1/events", headers=ADMIN)).json()
+    shipments = [e for e in listed if e["type"].startswith("shipment.") and e["data"]["object"]["payment"]["id"]
+                 == order["id"]]  # fmt: skip
+    assert {e["type"] for e in shipments} >= {"shipment.shipped", "shipment.settled"}
+    settled = next(e for e in shipments if e["type"] == "shipment.settled")["data"]["object"]
+    assert settled["object"] == "shipment" and settled["state"] == "SETTLED" and settled["payment"]["status"] == "PAID"

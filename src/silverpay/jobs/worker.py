@@ -1,8 +1,8 @@
 """`silverpay worker`: passes over the background use cases (order expiry, the pending-payment
 sweeper, closing numbers at WeChat, refund follow-up, shipping: auto-ship, uploads, the slow poll),
-each claiming a batch of due rows, and — in a loop of its own, so a slow merchant endpoint never
-delays WeChat work — publishing events and delivering webhooks, until told to stop. Between WeChat
-passes it writes its heartbeat (service/heartbeats.py), which health and /metrics read."""
+each claiming a batch of due rows, and — in loops of their own, so a slow merchant endpoint never
+delays WeChat work or publishing — publishing events and delivering webhooks, until told to stop.
+Between WeChat passes it writes its heartbeat (service/heartbeats.py), which health and /metrics read."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from silverpay.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY_S = 3600.0  # idempotency keys past their 48 h are dropped about this often
+PRUNE_EVERY_S = 3600.0  # idempotency keys past 48 h and events past 30 days are dropped about this often
 
 
 class Worker:
@@ -54,14 +54,13 @@ class Worker:
             handled += await job(self.ctx, limit=self._batch, concurrency=self._concurrency)
         return handled
 
-    async def run_webhook_jobs(self) -> int:
-        """One pass of publishing events and delivering webhooks; returns how many rows it handled."""
+    async def publish_events(self) -> int:
+        """One publisher pass (and, about hourly, forgetting old idempotency keys and events)."""
         handled = await events.publish(self.ctx)
-        if self.webhooks is not None:
-            handled += await webhooks.deliver_due(self.ctx, self.webhooks, limit=max(self._batch, 100))
         if self.ctx.clock() - self._pruned_at > PRUNE_EVERY_S:
             self._pruned_at = self.ctx.clock()
             await api_idempotency.prune(self.ctx)
+            await events.prune(self.ctx)
             await heartbeats.prune(self.ctx)
         return handled
 
@@ -81,6 +80,16 @@ class Worker:
         self._error_code = None
         return handled
 
+    async def deliver_webhooks(self) -> int:
+        """One delivery pass (none without a sender)."""
+        if self.webhooks is None:
+            return 0
+        return await webhooks.deliver_due(self.ctx, self.webhooks, limit=max(self._batch, 100))
+
+    async def run_webhook_jobs(self) -> int:
+        """Publish, then deliver: one pass of each; returns how many rows they handled."""
+        return await self.publish_events() + await self.deliver_webhooks()
+
     async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
         log.info("worker started")
         async with contextlib.AsyncExitStack() as stack:
@@ -89,9 +98,11 @@ class Worker:
                 stack.push_async_callback(poster.aclose)
                 timeout_s, lease_s, concurrency = self._webhook_options
                 self.webhooks = webhooks.WebhookSender(poster, random.Random(), timeout_s, lease_s, concurrency)
-            beat_s = min(poll_s, heartbeats.BEAT_EVERY_S)  # idle, it still beats in time
-            await asyncio.gather(self._loop(self._beating_pass, stop, beat_s),
-                                 self._loop(self.run_webhook_jobs, stop, poll_s))  # fmt: skip
+            # Three loops: deliveries wait on merchants' servers, never on WeChat work or publishing;
+            # the WeChat one beats, so idle it still waits no longer than the heartbeat interval.
+            beat_s = min(poll_s, heartbeats.BEAT_EVERY_S)
+            loops = ((self._beating_pass, beat_s), (self.publish_events, poll_s), (self.deliver_webhooks, poll_s))
+            await asyncio.gather(*(self._loop(jobs, stop, wait_s) for jobs, wait_s in loops))
         try:
             await heartbeats.forget(self.ctx, self.identity)
         except Exception:  # the row goes stale, and is pruned after a day
