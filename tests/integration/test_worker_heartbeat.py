@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from silverpay.errors import UpstreamUnavailable
 from silverpay.service import heartbeats
 from silverpay.store.db import create_engine
 from silverpay.store.models_heartbeat import WorkerHeartbeat
@@ -73,7 +74,7 @@ async def test_a_running_worker_updates_its_row_and_forgets_it_on_stop(svc: Harn
     assert (after["state"], after["heartbeat_at"], after["workers"], after["stale_workers"]) == ("none", None, [], 0)
 
 
-async def _equals(reading: Awaitable[int | None], expected: int) -> bool:
+async def _equals(reading: Awaitable[object], expected: object) -> bool:
     return await reading == expected
 
 
@@ -104,3 +105,24 @@ async def test_a_worker_that_stopped_beating_is_stale_then_pruned(svc: Harness) 
     assert await heartbeats.prune(ctx) == 1
     assert (await health_worker(svc))["state"] == "none"
     assert ("silverpay_worker_heartbeat_age_seconds", ()) not in await scrape(svc)  # absent, not 0
+
+
+async def test_a_failing_pass_shows_its_error_code_in_the_heartbeat(svc: Harness) -> None:
+    worker, stop = svc.worker(), asyncio.Event()
+
+    async def failing_pass() -> int:
+        raise UpstreamUnavailable("WeChat did not answer")
+
+    worker.run_once = failing_pass  # type: ignore[method-assign]
+
+    async def error_codes() -> list[str | None]:
+        return [w["last_error_code"] for w in (await health_worker(svc))["workers"]]
+
+    task = asyncio.create_task(worker.run(stop, poll_s=0.01))
+    try:
+        await eventually(lambda: _equals(error_codes(), [None]))  # the first beat, before any pass
+        svc.clock.offset += heartbeats.BEAT_EVERY_S
+        await eventually(lambda: _equals(error_codes(), ["UPSTREAM_UNAVAILABLE"]))
+    finally:
+        stop.set()
+        await task
