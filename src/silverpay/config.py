@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         return self.notify_url.rstrip("/").rsplit("/", 1)[0] + "/refund-notify"
 
     @model_validator(mode="after")
+    def _webhook_lease(self) -> Settings:
+        if self.webhook_lease_s < 2 * self.webhook_timeout_s:  # a pass claims what it can send in its lease
+            raise ValueError("SILVERPAY_WEBHOOK_LEASE_S must be at least twice SILVERPAY_WEBHOOK_TIMEOUT_S")
+        return self
+
+    @model_validator(mode="after")
     def _complete(self) -> Settings:
         if self.demo_mode:
             self.wechat_appid = self.wechat_appid or demo.DEMO_APPID
