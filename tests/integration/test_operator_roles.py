@@ -179,3 +179,16 @@ async def test_product_and_user_changes_are_in_the_audit_trail(svc: Harness) -> 
     assert all(a["ip"] == "127.0.0.1" and a["operator_id"] == owner.operator_id for a in trail
                if a["operator"] == owner.email)  # fmt: skip
     assert "password" not in str(trail).replace("password_changed", "")
+
+
+async def test_a_shipment_by_support_names_who_and_where_in_the_timeline(svc: Harness) -> None:
+    _, order = await paid(svc)
+    body = {"logistics_type": 4, "parcels": [{"item_desc": "Tea * 1"}]}
+    async with signed_in(svc, "support") as support:
+        response = await support.send("POST", f"/api/v1/admin/orders/{order['id']}/shipments", json=body)
+        assert response.status_code == 201, response.text
+        assert response.json()["requested_by"] == support.email
+        detail = (await support.get(f"/api/v1/admin/orders/{order['id']}")).json()
+    [action] = _actions(detail, "operator.ship")
+    assert action == {"operator_id": support.operator_id, "operator": support.email, "role": "support",
+                      "ip": "127.0.0.1", "logistics_type": 4, "reship": False}  # fmt: skip

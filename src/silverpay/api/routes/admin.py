@@ -191,8 +191,8 @@ async def create_shipment(
         parcels=tuple(p.model_dump(exclude_none=True) for p in body.parcels), is_all_delivered=body.is_all_delivered,
         use_last_reship=body.use_last_reship,
     )  # fmt: skip
-    created = await shipping.request_shipment(ctx, order_id, request, requested_by=operator.name,
-                                              idempotency_key=idempotency_key)  # fmt: skip
+    created = await shipping.request_shipment(ctx, order_id, request, requested_by=operator.email or operator.name,
+                                              actor=operator, idempotency_key=idempotency_key)  # fmt: skip
     headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
     return JSONResponse(created.body, status_code=created.status_code, headers=headers)
 
