@@ -1,7 +1,8 @@
 """`silverpay worker`: passes over the background use cases (order expiry, the pending-payment
 sweeper, closing numbers at WeChat, refund follow-up, shipping: auto-ship, uploads, the slow poll),
 each claiming a batch of due rows, and — in loops of their own, so a slow merchant endpoint never
-delays WeChat work or publishing — publishing events and delivering webhooks, until told to stop."""
+delays WeChat work or publishing — publishing events and delivering webhooks, until told to stop.
+Between WeChat passes it writes its heartbeat (service/heartbeats.py), which health and /metrics read."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import random
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
 
 from silverpay.jobs.limited_client import RateLimitedPayClient
 from silverpay.jobs.ratelimit import TokenBucket
 from silverpay.jobs.webhook_http import StreamPoster
-from silverpay.service import api_idempotency, events, payments, refunds, shipping, webhooks
+from silverpay.service import api_idempotency, events, heartbeats, payments, refunds, shipping, webhooks
 from silverpay.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,11 @@ class Worker:
         self.webhooks = webhooks  # None: `run` makes one (its own HTTP connections, unseeded randomness)
         self._pruned_at = float("-inf")
         self._webhook_options = (webhook_timeout_s, webhook_lease_s, webhook_concurrency)
+        host, pid = socket.gethostname()[:128], os.getpid()
+        self.identity = heartbeats.Identity(f"{host}:{pid}:{secrets.token_hex(4)}", host, pid, ctx.clock())
+        self._beaten_at = float("-inf")
+        self._passes = 0
+        self._error_code: str | None = None
 
     async def run_once(self) -> int:
         """One pass over the WeChat jobs; returns how many rows it handled."""
@@ -52,6 +61,23 @@ class Worker:
             self._pruned_at = self.ctx.clock()
             await api_idempotency.prune(self.ctx)
             await events.prune(self.ctx)
+            await heartbeats.prune(self.ctx)
+        return handled
+
+    async def _beating_pass(self) -> int:
+        """A pass over the WeChat jobs, this process's heartbeat written first when one is due: a
+        wedged pass shows as a stale worker."""
+        if self.ctx.clock() - self._beaten_at >= heartbeats.BEAT_EVERY_S:
+            await heartbeats.beat(self.ctx, self.identity, passes=self._passes, last_error_code=self._error_code)
+            self._beaten_at = self.ctx.clock()
+        try:
+            handled = await self.run_once()
+        except Exception as error:
+            self._error_code = heartbeats.error_code(error)
+            raise
+        finally:
+            self._passes += 1
+        self._error_code = None
         return handled
 
     async def deliver_webhooks(self) -> int:
@@ -72,9 +98,15 @@ class Worker:
                 stack.push_async_callback(poster.aclose)
                 timeout_s, lease_s, concurrency = self._webhook_options
                 self.webhooks = webhooks.WebhookSender(poster, random.Random(), timeout_s, lease_s, concurrency)
-            # Three loops: deliveries wait on merchants' servers, never on WeChat work or publishing.
-            loops = (self.run_once, self.publish_events, self.deliver_webhooks)
-            await asyncio.gather(*(self._loop(jobs, stop, poll_s) for jobs in loops))
+            # Three loops: deliveries wait on merchants' servers, never on WeChat work or publishing;
+            # the WeChat one beats, so idle it still waits no longer than the heartbeat interval.
+            beat_s = min(poll_s, heartbeats.BEAT_EVERY_S)
+            loops = ((self._beating_pass, beat_s), (self.publish_events, poll_s), (self.deliver_webhooks, poll_s))
+            await asyncio.gather(*(self._loop(jobs, stop, wait_s) for jobs, wait_s in loops))
+        try:
+            await heartbeats.forget(self.ctx, self.identity)
+        except Exception:  # the row goes stale, and is pruned after a day
+            log.warning("worker heartbeat not removed", exc_info=True)
         log.info("worker stopped")
 
     @staticmethod
