@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from silverpay.sim.config import DEMO_ADMIN_TOKEN
 from tests.browser.test_web_demo import ARTIFACTS, Contexts, browser, contexts
 from tests.e2e.processes import free_port, stop
 from tests.notify_bodies import notification
+from tests.waiting import until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -63,11 +63,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         proc = subprocess.Popen([sys.executable, "-m", "silverpay", "demo", *args], stdout=log,
                                 stderr=subprocess.STDOUT, env=env, cwd=workdir)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not OWNER_LINE.search(text := log_path.read_text(encoding="utf-8", errors="replace")):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"silverpay demo did not print the console's sign-in:\n{text}")
-            time.sleep(0.1)
+
+        def log_text() -> str:
+            return log_path.read_text(encoding="utf-8", errors="replace")
+
+        until(lambda: OWNER_LINE.search(log_text()), 60, unless=lambda: proc.poll() is not None,
+              detail=lambda: f"silverpay demo did not print the console's sign-in:\n{log_text()}")  # fmt: skip
+        text = log_text()
         console, owner, paid = CONSOLE_LINE.search(text), OWNER_LINE.search(text), PAID_LINE.search(text)
         assert console and owner and paid, text
         yield Demo(console.group(1), console.group(1).removesuffix("/console/"), (owner.group(1), owner.group(2)),
