@@ -197,3 +197,26 @@ def test_finance_refunds_and_resolves_a_viewer_may_not(demo: Demo, contexts: Con
     )
     assert status == 403
     sign_out(seen)
+
+
+def test_the_owner_sees_the_shipment_and_reads_the_settings(demo: Demo, contexts: Contexts) -> None:
+    email, password = demo.owner
+    page = contexts.page(1280, 900, timezone_id="Asia/Shanghai")
+    sign_in(page, demo, email, password)
+    # To ship: the demo's paid order (a membership: virtual goods, shipped by itself and settled).
+    page.click("header.top nav a[href='/console/shipments']")
+    row = page.locator(f"tr[data-out-trade-no='{demo.out_trade_no}']")
+    row.wait_for()
+    assert "已结算" in row.inner_text()
+    row.locator("a").first.click()
+    page.wait_for_selector(f"h1:has-text('{demo.out_trade_no}')")
+    assert "已结算" in page.inner_text("#shipment")
+    assert page.locator("form[action$='/ship']").count() == 0  # received and settled: nothing to change
+    shot(page, "order-shipment-1280")
+
+    page.click("header.top nav a[href='/console/settings']")
+    page.wait_for_selector("tr[data-setting=wechat_api_key]")
+    assert page.inner_text("tr[data-setting=wechat_api_key] td:nth-child(2)") == "已设置"
+    assert DEMO_ADMIN_TOKEN not in page.content()
+    shot(page, "settings-1280")
+    sign_out(page)

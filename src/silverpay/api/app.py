@@ -35,6 +35,7 @@ from silverpay.jobs.worker import Worker
 from silverpay.offline_docs import offline_docs_app
 from silverpay.service.catalogue import seed_demo_catalogue
 from silverpay.service.context import ServiceContext
+from silverpay.service.settings_view import effective_settings
 from silverpay.store.migrate import upgrade
 
 
@@ -91,6 +92,7 @@ def create_app(
     app.state.demo_mode = settings.demo_mode
     app.state.wechat_api_version = settings.wechat_api_version
     app.state.secure_cookie = settings.console_secure_cookie
+    app.state.settings_view = effective_settings(settings)  # read once: secrets masked, never kept here
     errors.install(app)
     app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     app.add_middleware(RequestId)  # outermost: every answer carries X-Request-Id, even a 413

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import HTMLResponse
 
 from silverpay.api.deps import Context
-from silverpay.api.schemas import MAX_ID, PathId, ProductCreate, ProductUpdate, RefundCreate
-from silverpay.api.schemas_console import ReviewResolve
+from silverpay.api.schemas import MAX_ID, PathId, ProductCreate, ProductUpdate, RefundCreate, ShipmentCreate
+from silverpay.api.schemas_console import OperatorCreate, OperatorUpdate, ReviewResolve
 from silverpay.console import format as fmt
 from silverpay.console import views
 from silverpay.console.auth import (
@@ -35,10 +35,22 @@ from silverpay.console.auth import (
 from silverpay.console.i18n import LANGUAGES, translator
 from silverpay.console.render import LANG_COOKIE, TZ_COOKIE, render, viewer_of
 from silverpay.domain.money import parse_yuan
+from silverpay.domain.operators import Role
 from silverpay.domain.orders import OrderStatus
 from silverpay.domain.refunds import RefundStatus
+from silverpay.domain.shipping import ShipmentState
 from silverpay.errors import InvalidRequest, RequestError, Throttled, Unauthorized, UpstreamError
-from silverpay.service import admin, catalogue, console_queries, observability, operators, reconcile, refunds
+from silverpay.service import (
+    admin,
+    audit,
+    catalogue,
+    console_queries,
+    observability,
+    operators,
+    reconcile,
+    refunds,
+    shipping,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 M = TypeVar("M", bound=BaseModel)
@@ -132,7 +144,8 @@ async def _order_page(request: Request, ctx: Context, session: SignedIn, order_i
     return render(
         request, "order.html", viewer_of(request, session.operator, session.csrf), status=status,
         order=order, timeline=views.timeline(order), actions=views.actions(order, session.operator.role),
-        refund_key="console-" + secrets.token_urlsafe(18), message=message, message_kind=kind,
+        refund_key="console-" + secrets.token_urlsafe(18), last_reship=views.last_reship(order), message=message,
+        message_kind=kind,
     )  # fmt: skip
 
 
@@ -406,3 +419,121 @@ async def health_page(request: Request, ctx: Context, session: AsViewer) -> HTML
     ready = await observability.readiness(ctx)
     return render(request, "health.html", viewer_of(request, session.operator, session.csrf), report=report,
                   ready=ready)  # fmt: skip
+
+
+# Shipping -----------------------------------------------------------------------------------------
+
+
+def _ship_body(form: dict[str, str]) -> ShipmentCreate:
+    """The form's one parcel through the API's own model (a contact only when given: SF express needs one)."""
+    parcel: dict[str, Any] = {name: form.get(name, "").strip() for name in ("item_desc", "tracking_no",
+                                                                             "express_company")}  # fmt: skip
+    contact = {name: form.get(name, "").strip() for name in ("consignor", "receiver") if form.get(name, "").strip()}
+    if contact:
+        parcel["contact"] = contact
+    kind = form.get("logistics_type", "")
+    return checked(ShipmentCreate, logistics_type=int(kind) if kind.isdigit() and len(kind) < 3 else 0,
+                   parcels=[parcel], use_last_reship=form.get("use_last_reship") == "1")  # fmt: skip
+
+
+@router.post("/orders/{order_id}/ship")
+async def ship(order_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
+    """Record the order's shipping at WeChat (support): ``POST /api/v1/admin/orders/{id}/shipments``'s
+    use case; a change after the first upload needs the ``use_last_reship`` box ticked."""
+    form = await form_of(request)
+    try:
+        body = _ship_body(form)
+        wanted = shipping.ShipmentRequest(
+            logistics_type=body.logistics_type, delivery_mode=body.delivery_mode,
+            parcels=tuple(p.model_dump(exclude_none=True) for p in body.parcels),
+            is_all_delivered=body.is_all_delivered, use_last_reship=body.use_last_reship,
+        )  # fmt: skip
+        operator = session.operator
+        await shipping.request_shipment(ctx, order_id, wanted, requested_by=operator.email or operator.name,
+                                        actor=operator)  # fmt: skip
+    except (RequestError, UpstreamError) as error:
+        return await _refused(request, ctx, session, order_id, error)
+    return await _acted(request, ctx, session, order_id)
+
+
+@router.get("/shipments")
+async def shipments_page(request: Request, ctx: Context, session: AsViewer, state: str = "") -> HTMLResponse:
+    """Paid orders to ship, overdue ones (unshipped or blocked for over a day) first."""
+    states = [s.value for s in ShipmentState]
+    chosen = state if state in states else ""
+    items = await shipping.queue(ctx, ShipmentState(chosen) if chosen else None, limit=200)
+    return render(request, "shipments.html", viewer_of(request, session.operator, session.csrf), items=items,
+                  states=states, chosen=chosen)  # fmt: skip
+
+
+# Owner pages: operators, audit trail, settings ---------------------------------------------------------
+
+
+async def _operators(request: Request, ctx: Context, session: SignedIn, *, message: str = "", kind: str = "ok",
+                     status: int = 200) -> HTMLResponse:  # fmt: skip
+    accounts = await operators.list_operators(ctx)
+    return render(request, "operators.html", viewer_of(request, session.operator, session.csrf), accounts=accounts,
+                  roles=[r.label for r in Role], message=message, message_kind=kind, status=status)  # fmt: skip
+
+
+async def _operators_after(request: Request, ctx: Context, session: SignedIn, error: RequestError | None) -> Response:
+    if error is None and request.headers.get("hx-request") != "true":
+        return RedirectResponse("/console/operators", status_code=303)
+    if error is not None:
+        return await _operators(request, ctx, session, message=error.message, kind="error", status=error.status)
+    return await _operators(request, ctx, session, message=translator(viewer_of(request).lang)("Done."))
+
+
+@router.get("/operators")
+async def operators_page(request: Request, ctx: Context, session: AsOwner) -> HTMLResponse:
+    return await _operators(request, ctx, session)
+
+
+@router.post("/operators")
+async def create_operator(request: Request, ctx: Context, session: AsOwner) -> Response:
+    """A new operator account with a role (owner): ``POST /api/v1/admin/operators``'s use case."""
+    form = await form_of(request)
+    try:
+        body = checked(OperatorCreate, email=form.get("email", "").strip(), role=form.get("role", ""),
+                       password=form.get("password", ""))  # fmt: skip
+        await operators.create_operator(ctx, body.email, body.password, Role.named(body.role), actor=session.operator)
+    except RequestError as error:
+        return await _operators_after(request, ctx, session, error)
+    return await _operators_after(request, ctx, session, None)
+
+
+@router.post("/operators/{operator_id}")
+async def update_operator(operator_id: PathId, request: Request, ctx: Context, session: AsOwner) -> Response:
+    """Change an account's role, or disable / enable it (owner): ``PATCH /api/v1/admin/operators/{id}``'s use case."""
+    form = await form_of(request)
+    try:
+        body = checked(OperatorUpdate, role=form.get("role") or None,
+                       disabled={"1": True, "0": False}.get(form.get("disabled", "")))  # fmt: skip
+        await operators.update_operator(ctx, operator_id, actor=session.operator,
+                                        role=Role.named(body.role) if body.role else None,
+                                        disabled=body.disabled, password=None)  # fmt: skip
+    except RequestError as error:
+        return await _operators_after(request, ctx, session, error)
+    return await _operators_after(request, ctx, session, None)
+
+
+@router.get("/audit")
+async def audit_page(
+    request: Request, ctx: Context, session: AsOwner, before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> HTMLResponse:
+    """What operators did outside orders, newest first, a page at a time (``before`` pages back)."""
+    actions = await audit.list_actions(ctx, limit=PER_PAGE + 1, before_id=before)
+    older = f"/console/audit?before={actions[PER_PAGE - 1]['id']}" if len(actions) > PER_PAGE else ""
+    return render(request, "audit.html", viewer_of(request, session.operator, session.csrf),
+                  actions=actions[:PER_PAGE], older=older, newest="/console/audit" if before else "",
+                  detail_text=views.detail_text)  # fmt: skip
+
+
+@router.get("/settings")
+async def settings_page(request: Request, session: AsOwner) -> HTMLResponse:
+    """The settings this process runs with (owner): secrets only as set / not set."""
+    rows = request.app.state.settings_view
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["group"], []).append(row)
+    return render(request, "settings.html", viewer_of(request, session.operator, session.csrf), groups=groups)

@@ -9,6 +9,8 @@ from typing import Any
 from silverpay.domain.operators import Role
 
 OPEN = ("CREATED", "PAYING")
+SHIPPABLE = ("PAID", "PARTIALLY_REFUNDED")
+SHIP_STATES = ("NOT_SHIPPED", "SHIPPED", "BLOCKED")  # not while an upload runs, nor after receipt
 # Detail fields shown first in a timeline entry, when present.
 _LEAD = ("from", "to", "outcome", "verified", "source", "amount_fen", "out_refund_no", "reason", "note", "operator",
          "role", "ip", "error", "code")  # fmt: skip
@@ -64,4 +66,14 @@ def actions(order: dict[str, Any], role: Role) -> dict[str, str]:
         offer("refund", Role.FINANCE)
     if order.get("needs_review"):
         offer("resolve", Role.FINANCE)
+    shipment = order.get("shipment") or {}
+    can_ship = order["status"] in SHIPPABLE and order.get("transaction_id") and shipment.get("state") in SHIP_STATES
+    if can_ship and (shipment.get("completed_uploads", 0) == 0 or shipment.get("reships_left", 0) > 0):
+        offer("ship", Role.SUPPORT)
     return offered
+
+
+def last_reship(order: dict[str, Any]) -> bool:
+    """Whether a shipping request now would be the payment's one change (the form asks to confirm it)."""
+    shipment = order.get("shipment") or {}
+    return bool(shipment.get("completed_uploads", 0) > 0 and shipment.get("reships_left", 0) > 0)

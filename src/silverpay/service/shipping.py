@@ -28,6 +28,7 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silverpay.clock import utc
+from silverpay.domain.operators import Operator
 from silverpay.domain.orders import REFUNDABLE, OrderStatus
 from silverpay.domain.shipping import (
     ALLOWED_FROM,
@@ -259,9 +260,10 @@ def _info(transaction_id: str, openid: str, shipment: Shipment) -> ShippingInfo:
 
 async def request_shipment(
     ctx: ServiceContext, order_id: int, request: ShipmentRequest, *, requested_by: str,
-    idempotency_key: str | None = None, submit_now: bool = True,
+    actor: Operator | None = None, idempotency_key: str | None = None, submit_now: bool = True,
 ) -> Created:  # fmt: skip
-    """Record a shipping request (the first, or the payment's one change) and upload it."""
+    """Record a shipping request (the first, or the payment's one change) and upload it. An
+    operator's request (``actor``) is also an ``operator.ship`` event naming who, their role and address."""
     digest = request.digest()
     now = ctx.clock()
     async with ctx.sessions.begin() as db, CoreLedger.joining(await db.connection()) as tx:
@@ -304,6 +306,9 @@ async def request_shipment(
         detail = {"by": requested_by, "logistics_type": request.logistics_type, "reship": check.reship,
                   "reships_left": check.reships_left_after, "parcels": len(request.parcels)}  # fmt: skip
         tx.event(order, "shipment.requested", detail, now=utc(now))
+        if actor is not None:
+            tx.event(order, "operator.ship", {**actor.audit(), "logistics_type": request.logistics_type,
+                                              "reship": check.reship}, now=utc(now))  # fmt: skip
         _status_event(tx, order, current, S.SHIPPING_SUBMITTED, source=requested_by, now=now)
         shipment_id = shipment.id
     if submit_now:

@@ -179,6 +179,14 @@ async def audit_trail(
     return await audit.list_actions(ctx, limit=limit, before_id=before_id)
 
 
+@router.get("/settings")
+async def effective_settings(operator: Owner, request: Request) -> list[dict[str, Any]]:
+    """The settings this process runs with (owner), grouped: each with its environment variable
+    and value; a secret shows only `set` or `not set`, a database URL's password `***`."""
+    settings: list[dict[str, Any]] = request.app.state.settings_view
+    return settings
+
+
 @router.post("/orders/{order_id}/shipments", status_code=201, responses=error_responses(400, 403, 404, 409))
 async def create_shipment(
     order_id: PathId, body: ShipmentCreate, ctx: Context, operator: Support, idempotency_key: IdempotencyKey = None
@@ -191,8 +199,8 @@ async def create_shipment(
         parcels=tuple(p.model_dump(exclude_none=True) for p in body.parcels), is_all_delivered=body.is_all_delivered,
         use_last_reship=body.use_last_reship,
     )  # fmt: skip
-    created = await shipping.request_shipment(ctx, order_id, request, requested_by=operator.name,
-                                              idempotency_key=idempotency_key)  # fmt: skip
+    created = await shipping.request_shipment(ctx, order_id, request, requested_by=operator.email or operator.name,
+                                              actor=operator, idempotency_key=idempotency_key)  # fmt: skip
     headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
     return JSONResponse(created.body, status_code=created.status_code, headers=headers)
 
