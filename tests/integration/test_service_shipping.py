@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from silverpay.domain.shipping import ShipmentState
 from silverpay.service import shipping
 from silverpay.service.context import ServiceContext
 from silverpay.sim.config import DEMO_APPID
@@ -173,6 +174,53 @@ async def test_refused_upload_blocks_for_the_operator_and_the_queue_shows_it(sho
     assert (await ship(shop, fresh["id"], change)).json()["reships_left"] == 0
     assert [q["order_id"] for q in (await shop.api.get("/api/v1/admin/shipments?state=SHIPPED",
                                                        headers=ADMIN)).json()] == [fresh["id"]]  # fmt: skip
+
+
+async def test_a_refused_change_stays_blocked_when_the_earlier_uploads_push_is_checked_after(shop: Harness) -> None:
+    """The push WeChat sends for an accepted upload may be checked only after a change to it was
+    refused: get_order then shows the earlier upload, which is not the change (it stays BLOCKED)."""
+    _, order = await paid(shop)
+    assert (await ship(shop, order["id"], EXPRESS)).json()["state"] == "SHIPPED"
+    ctx = shop.api._transport.app.state.ctx  # type: ignore[attr-defined]
+    async with ctx.sessions.begin() as db:
+        user = await db.get(User, (await db.get(Order, order["id"])).user_id)
+        user.openid = "o-somebody-else"
+    change = {**EXPRESS, "parcels": [{**EXPRESS["parcels"][0], "tracking_no": "YT2"}], "use_last_reship": True}
+    refused = (await ship(shop, order["id"], change)).json()
+    assert refused["state"] == "BLOCKED" and refused["error"]["code"] == "10060031"
+    assert (
+        await shipping.refresh(ctx, order["id"], source="push:trade_manage_order_settlement") is ShipmentState.BLOCKED
+    )
+    after = await shipment(shop, order["id"])
+    assert after["state"] == "BLOCKED" and after["error"]["code"] == "10060031" and after["reships_left"] == 1
+    assert after["wechat_state"] == 2 and after["completed_uploads"] == 1
+
+
+async def test_a_check_answered_before_a_change_does_not_undo_it(
+    shop: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push's get_order is answered, then an operator's change lands before the check records
+    it: the older answer (one upload, re-ship unused) must not overwrite the change's counts."""
+    _, order = await paid(shop)
+    assert (await ship(shop, order["id"], EXPRESS)).json()["state"] == "SHIPPED"
+    ctx = shop.api._transport.app.state.ctx  # type: ignore[attr-defined]
+    change = {**EXPRESS, "parcels": [{**EXPRESS["parcels"][0], "tracking_no": "YT2"}], "use_last_reship": True}
+    real_get_order = ctx.shipping.get_order
+    changed: list[dict[str, Any]] = []
+
+    async def answered_before_the_change(key: Any) -> Any:
+        answer = await real_get_order(key)  # WeChat: shipped once
+        if not changed:
+            changed.append((await ship(shop, order["id"], change)).json())
+        return answer
+
+    monkeypatch.setattr(ctx.shipping, "get_order", answered_before_the_change)
+    state = await shipping.refresh(ctx, order["id"], source="push:trade_manage_order_settlement")
+    assert changed[0]["state"] == "SHIPPED" and changed[0]["reships_left"] == 0
+    after = await shipment(shop, order["id"])
+    assert state is ShipmentState.SHIPPED and after["state"] == "SHIPPED"
+    assert after["completed_uploads"] == 2 and after["reships_left"] == 0
+    assert after["parcels"][0]["tracking_no"] == "YT2"
 
 
 async def test_push_endpoint_checks_signatures(shop: Harness) -> None:

@@ -79,13 +79,20 @@ def test_transition_table() -> None:
         (S.SHIPPING_SUBMITTED, WechatView(1, False, 0), None),  # still to send
         (S.SHIPPING_SUBMITTED, WechatView(2, True, 1), None),  # a change still to send
         (S.NOT_SHIPPED, WechatView(2, True, 1), S.SHIPPED),  # shipped in the console
-        (S.BLOCKED, WechatView(2, True, 2), S.SHIPPED),
+        (S.BLOCKED, WechatView(2, True, 2), S.SHIPPED),  # the refused change was made in the console
         (S.SHIPPED, WechatView(5, True, 1), None),  # refunded: left for an operator
         (S.SHIPPED, WechatView(6, True, 1), S.RECEIVED),
     ],
 )
 def test_from_wechat(current: ShipmentState, view: WechatView, expected: ShipmentState | None) -> None:
-    assert from_wechat(current, view) is expected
+    assert from_wechat(current, view, completed_uploads=1) is expected
+
+
+def test_a_refused_change_is_not_shipped_by_the_upload_it_was_to_change() -> None:
+    shipped_once = WechatView(2, True, 1)
+    assert from_wechat(S.BLOCKED, shipped_once, completed_uploads=1) is None  # WeChat shows the earlier upload
+    assert from_wechat(S.BLOCKED, shipped_once, completed_uploads=0) is S.SHIPPED  # a first upload made by hand
+    assert from_wechat(S.BLOCKED, WechatView(3, True, 1), completed_uploads=1) is S.RECEIVED  # too late to change
 
 
 def test_upload_landed() -> None:

@@ -96,9 +96,11 @@ class WechatView:
     finish_count: int  # completed uploads: 2 once the re-ship is used
 
 
-def from_wechat(current: ShipmentState, view: WechatView) -> ShipmentState | None:
+def from_wechat(current: ShipmentState, view: WechatView, *, completed_uploads: int) -> ShipmentState | None:
     """The state WeChat's record makes the shipment; None: leave it (nothing to learn, or a state
-    WeChat cannot take back — e.g. a refunded payment stays where it was, for an operator)."""
+    WeChat cannot take back — e.g. a refunded payment stays where it was, for an operator).
+    ``completed_uploads`` are those the shipment counted before: a BLOCKED change is SHIPPED only
+    when WeChat counts a newer one (made by hand in the console), not by the upload it refused to change."""
     state = view.order_state
     if state == WECHAT_AWAITING or (state == WECHAT_SHIPPED and not view.finished):
         # Nothing (complete) landed: an upload in progress stays in progress, the worker re-sends it.
@@ -115,6 +117,8 @@ def from_wechat(current: ShipmentState, view: WechatView) -> ShipmentState | Non
         return None
     if current is S.SHIPPING_SUBMITTED and target is S.SHIPPED:
         return None  # a change still to send: the worker decides with upload_landed
+    if current is S.BLOCKED and target is S.SHIPPED and view.finish_count <= completed_uploads:
+        return None  # WeChat still shows the earlier upload: the refused change waits for an operator
     return target
 
 

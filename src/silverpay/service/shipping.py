@@ -179,8 +179,8 @@ def buyer_view(shipment: Shipment | None, order: Order) -> dict[str, Any]:
 
 async def _shipment_of(db: AsyncSession, order_id: int, *, lock: bool = False) -> Shipment | None:
     query = select(Shipment).where(Shipment.order_id == order_id)
-    if lock:
-        query = query.with_for_update()
+    if lock:  # (and read again: a row this session loaded before the lock may have changed meanwhile)
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await db.execute(query)).scalar_one_or_none()
 
 
@@ -329,10 +329,12 @@ def _status_event(tx: LedgerTx, order: OrderRow, old: ShipmentState, new: Shipme
 
 async def _move(
     ctx: ServiceContext, shipment_id: int, to: ShipmentState | None, *, source: str,
-    expect: ShipmentState | None = None, event: tuple[str, dict[str, Any]] | None = None, **values: Any,
+    expect: ShipmentState | None = None, unchanged: Shipment | None = None,
+    event: tuple[str, dict[str, Any]] | None = None, **values: Any,
 ) -> bool:  # fmt: skip
     """In one transaction under the order's lock: record ``values`` and move to ``to`` (None: stay)
-    if the state allows (and is ``expect`` when given). False when it did not apply."""
+    if the state allows (and is ``expect`` when given, and the shipment is still as ``unchanged``
+    was read when given). False when it did not apply."""
     now = ctx.clock()
     async with ctx.sessions.begin() as db, CoreLedger.joining(await db.connection()) as tx:
         found = await db.get(Shipment, shipment_id)
@@ -344,6 +346,8 @@ async def _move(
             return False
         current = S(shipment.state)
         if expect is not None and current is not expect:
+            return False
+        if unchanged is not None and _version(shipment) != _version(unchanged):
             return False
         guard = [Shipment.id == shipment.id, Shipment.state == current.value]
         changes: dict[str, Any] = {"updated_at": utc(now), **values}
@@ -366,6 +370,11 @@ async def _move(
             error = {"error": values["error_code"]} if values.get("error_code") else {}
             _status_event(tx, order, current, to, source=source, now=now, **error)
         return True
+
+
+def _version(shipment: Shipment) -> tuple[Any, ...]:
+    """What every request, upload and move changes: a decision taken on an older read must not apply."""
+    return shipment.state, shipment.completed_uploads, shipment.reships_used, shipment.upload_time
 
 
 def _view(shipping: OrderShipping) -> WechatView:
@@ -447,7 +456,7 @@ async def _shipped(ctx: ServiceContext, shipment: Shipment, shipping: OrderShipp
     values = _wechat_values(shipping, shipment)
     view = _view(shipping)
     completed = min(max(view.finish_count, 1), 2)
-    target = from_wechat(S.SHIPPED, view) or S.SHIPPED
+    target = from_wechat(S.SHIPPED, view, completed_uploads=shipment.completed_uploads) or S.SHIPPED
     await _move(ctx, shipment.id, target, source=source, expect=S.SHIPPING_SUBMITTED, outcome_unknown=False,
                 error_code="", error_message="", wechat_state=values["wechat_state"], completed_uploads=completed,
                 reships_used=min(max(completed - 1, shipment.reships_used), 1),
@@ -508,7 +517,7 @@ async def refresh(ctx: ServiceContext, order_id: int, *, source: str) -> Shipmen
         if shipment is None:
             return S.NOT_SHIPPED
     current = S(shipment.state)
-    target = from_wechat(current, view)
+    target = from_wechat(current, view, completed_uploads=shipment.completed_uploads)
     detail = {"order_state": view.order_state, "finish_count": view.finish_count, "source": source}
     values = _wechat_values(shipping, shipment)
     after = target or current
@@ -516,8 +525,15 @@ async def refresh(ctx: ServiceContext, order_id: int, *, source: str) -> Shipmen
         delay = _poll_delay(ctx, after, view.order_state)
         if delay is None or shipment.next_check_at is None:  # the slow poll follows it from now on
             values["next_check_at"] = None if delay is None else utc(ctx.clock() + delay)
-    await _move(ctx, shipment.id, target, source=source, event=("wechat.get_order", detail), **values)
-    return after
+    # The answer was asked about the shipment as read above. Had a request, an upload or another
+    # check changed it since (e.g. a change WeChat refused while a push from the earlier upload was
+    # being checked), this answer may predate that: the shipment stays as the newer step left it.
+    if await _move(ctx, shipment.id, target, source=source, unchanged=shipment, event=("wechat.get_order", detail),
+                   **values):  # fmt: skip
+        return after
+    async with ctx.sessions() as db:
+        latest = await db.get(Shipment, shipment.id)
+    return S(latest.state) if latest else current
 
 
 async def _adopt(ctx: ServiceContext, order: Order, shipping: OrderShipping) -> Shipment | None:
