@@ -77,6 +77,7 @@ MAX_UNKNOWN_ATTEMPTS = 20  # 10060001 this often (about two hours on the default
 AUTO = "auto"
 POLLED = (S.SHIPPED.value, S.RECEIVED.value)
 AUTO_SHIP_WINDOW = timedelta(days=2)  # paid orders the auto-ship pass looks back on
+REFRESH_TRIES = 3  # get_order asked again when the shipment changed while it was being asked
 
 
 @dataclass(frozen=True)
@@ -502,7 +503,22 @@ async def _block(ctx: ServiceContext, shipment: Shipment, code: str, message: st
 
 async def refresh(ctx: ServiceContext, order_id: int, *, source: str) -> ShipmentState:
     """Ask ``get_order`` and move the shipment to what WeChat's record says (made if WeChat shows
-    shipping done elsewhere, e.g. by hand in the console). Returns the state after."""
+    shipping done elsewhere, e.g. by hand in the console). Returns the state after.
+
+    The answer is about the shipment as read before asking. Had a request, an upload or another
+    check changed it meanwhile (e.g. a change WeChat refused while the push of the upload before
+    it was being checked), the answer may predate that step and is not applied: asked again."""
+    for _ in range(REFRESH_TRIES):
+        state = await _refresh_once(ctx, order_id, source=source)
+        if state is not None:
+            return state
+    async with ctx.sessions() as db:  # busy: the newer steps stand; the slow poll catches up
+        latest = await _shipment_of(db, order_id)
+    return S(latest.state) if latest else S.NOT_SHIPPED
+
+
+async def _refresh_once(ctx: ServiceContext, order_id: int, *, source: str) -> ShipmentState | None:
+    """One read, ``get_order`` and move; None when the shipment changed before the move."""
     async with ctx.sessions() as db:
         order = await db.get(Order, order_id)
         shipment = await _shipment_of(db, order_id)
@@ -525,15 +541,9 @@ async def refresh(ctx: ServiceContext, order_id: int, *, source: str) -> Shipmen
         delay = _poll_delay(ctx, after, view.order_state)
         if delay is None or shipment.next_check_at is None:  # the slow poll follows it from now on
             values["next_check_at"] = None if delay is None else utc(ctx.clock() + delay)
-    # The answer was asked about the shipment as read above. Had a request, an upload or another
-    # check changed it since (e.g. a change WeChat refused while a push from the earlier upload was
-    # being checked), this answer may predate that: the shipment stays as the newer step left it.
-    if await _move(ctx, shipment.id, target, source=source, unchanged=shipment, event=("wechat.get_order", detail),
-                   **values):  # fmt: skip
-        return after
-    async with ctx.sessions() as db:
-        latest = await db.get(Shipment, shipment.id)
-    return S(latest.state) if latest else current
+    applied = await _move(ctx, shipment.id, target, source=source, unchanged=shipment,
+                          event=("wechat.get_order", detail), **values)  # fmt: skip
+    return after if applied else None
 
 
 async def _adopt(ctx: ServiceContext, order: Order, shipping: OrderShipping) -> Shipment | None:
