@@ -27,6 +27,7 @@ from silverpay.sim.platform import Platform
 from silverpay.sim.simulator import Simulator
 from silverpay.wechat.v3 import keys, notification, paysign
 from silverpay.wechat.v3.signing import Signer, Verifier, nonce_str
+from tests.waiting import eventually
 
 SERVICE = "http://service.test"
 WECHAT = "http://wechat.test"
@@ -214,6 +215,10 @@ async def running_harness(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=sim_app), base_url=WECHAT) as wx,
     ):
         yield Harness(api, wx, sim_app.state.sim, clock, settings)
+        # A notification the test caused last (e.g. a push for its final upload) is let finish: cut
+        # off inside the service, it could leave a database transaction open for the next test.
+        with contextlib.suppress(AssertionError):
+            await eventually(lambda: sim_app.state.sim.notifier.in_flight == 0)
     await wechat_http.aclose()
 
 

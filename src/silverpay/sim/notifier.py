@@ -124,6 +124,11 @@ class Notifier:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def in_flight(self) -> int:
+        """Attempts being made now (their requests not answered yet)."""
+        return len(self._in_flight)
+
     async def run(self) -> None:
         while True:
             now = self._clock.now()
