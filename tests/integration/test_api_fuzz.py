@@ -40,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.databases import BACKENDS
+from tests.databases import BACKENDS, emptied
 from tests.service_harness import ADMIN, SERVICE, Harness, running_harness
 
 SEED = 20261127
@@ -127,9 +127,9 @@ def _examples(
 
 
 @pytest.fixture(params=BACKENDS)
-def fresh_database(request: pytest.FixtureRequest, make_database: Callable[[str], str]) -> tuple[str, str]:
-    """(backend, URL) of a database of its own: the fuzzer writes whatever it likes."""
-    return request.param, make_database(request.param)
+def fresh_database(request: pytest.FixtureRequest, migrated_database: Callable[[str], str]) -> tuple[str, str]:
+    """(backend, URL) of an empty database: the fuzzer writes whatever it likes, emptied before the next test."""
+    return request.param, emptied(migrated_database, request.param)
 
 
 @pytest.mark.slow

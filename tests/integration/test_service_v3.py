@@ -20,7 +20,7 @@ from silverpay.wechat.v2 import xml
 from silverpay.wechat.v3 import keys
 from silverpay.wechat.v3.client import V3PayClient
 from silverpay.wechat.v3.signing import SIGNTEST_PREFIX
-from tests.databases import BACKENDS
+from tests.databases import BACKENDS, emptied
 from tests.service_harness import Harness, KeyMode, Shopper, running_harness, v3_notification
 from tests.waiting import eventually
 
@@ -337,8 +337,8 @@ async def test_v3_endpoint_refuses_in_v2_mode(svc: Harness) -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-def empty_database(request: pytest.FixtureRequest, make_database: object) -> str:
-    return str(make_database(request.param))  # type: ignore[operator]
+def empty_database(request: pytest.FixtureRequest, migrated_database: object) -> str:
+    return emptied(migrated_database, request.param)
 
 
 async def test_bill_download_verify_and_reconcile(empty_database: str, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
