@@ -40,9 +40,11 @@ def pytest_configure_node(node: Any) -> None:
 SHARED_STACKS = ("stack", "shop")  # module-scoped fixtures, one set of processes per parameter
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """pytest-xdist: the tests of an e2e module that share processes run on one worker (a group per
     module and stack), so each set of processes starts once in the run, not once per worker."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
         if item.get_closest_marker("e2e") is None:
             continue
