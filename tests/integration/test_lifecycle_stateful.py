@@ -11,7 +11,7 @@ The simulator's notifications are dropped as it sends them, and the machine deli
 does nothing the machine did not choose, so a failure shrinks and replays. Hypothesis is seeded
 with the run's simulator seed (``pytest --sim-seed N`` replays a run).
 
-Budget: SILVERPAY_STATEFUL_EXAMPLES examples (default 25, for make test) of up to
+Budget: SILVERPAY_STATEFUL_EXAMPLES examples (default 20, for make test) of up to
 SILVERPAY_STATEFUL_STEPS steps (default 15); .ci/run sets more.
 """
 
@@ -38,7 +38,7 @@ from tests.invariants import KEPT, check_money, numbers
 from tests.service_harness import Harness, Shopper, running_harness
 from tests.sim_seed import sim_seed
 
-EXAMPLES = int(os.environ.get("SILVERPAY_STATEFUL_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("SILVERPAY_STATEFUL_EXAMPLES", "20"))
 STEPS = int(os.environ.get("SILVERPAY_STATEFUL_STEPS", "15"))
 ORDER_OF_PAID = {"PAID": 0, "PARTIALLY_REFUNDED": 1, "REFUNDED": 2}
 
