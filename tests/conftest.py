@@ -16,7 +16,7 @@ from silverpay.wechat.v2 import xml
 from tests.service_harness import Harness, running_harness
 from tests.sim_seed import choose, sim_seed
 
-pytest_plugins = ["tests.databases"]
+pytest_plugins = ["tests.databases", "tests.cli_env"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

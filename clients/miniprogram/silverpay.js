@@ -51,6 +51,7 @@ export function fromWx(wx) {
     request: (options) => call((o) => wx.request(o), { ...options, dataType: 'json' }),
     login: () => call((o) => wx.login(o), {}),
     requestPayment: (params) => call((o) => wx.requestPayment(o), params),
+    openBusinessView: (options) => call((o) => wx.openBusinessView(o), options),
     // The *StorageSync calls throw when storage is full or unavailable: a lost session only costs a
     // silent wx.login later, so reads answer null and writes are dropped rather than break a payment.
     storage: {
@@ -395,6 +396,39 @@ export function createClient({
 
     /** Ask the server to settle the order from WeChat's record now; resolves the order. */
     confirm,
+
+    /**
+     * The order's shipping: { state, parcels, transaction_id, can_confirm_receipt, … }.
+     * `refresh`: the server asks WeChat first (get_order), e.g. when the buyer is back from
+     * WeChat's confirm-receipt page (App.onShow).
+     */
+    async shipment(order, { refresh = false } = {}) {
+      const path = `/api/v1/orders/${orderId(order)}/shipment`
+      return refresh ? authed('POST', `${path}/refresh`) : authed('GET', path)
+    },
+
+    /**
+     * "Confirm receipt": WeChat's own page (wx.openBusinessView, businessType 'weappOrderConfirm',
+     * extraData { transaction_id }), then the server re-checks with WeChat (get_order) whatever the
+     * page answered: its callback proves nothing, like requestPayment's. Resolves
+     * { shipment (the server's, after the re-check), outcome: 'ok'|'fail', errMsg }.
+     */
+    async confirmReceipt(shipment) {
+      if (typeof wx.openBusinessView !== 'function') {
+        throw new TypeError('confirmReceipt: wx.openBusinessView is missing')
+      }
+      const id = orderId(shipment && shipment.order_id)
+      let page
+      try {
+        const extraData = { transaction_id: shipment.transaction_id }
+        const answer = await wx.openBusinessView({ businessType: 'weappOrderConfirm', extraData })
+        page = { outcome: 'ok', errMsg: (answer && answer.errMsg) || 'openBusinessView:ok' }
+      } catch (failure) {
+        page = { outcome: 'fail', errMsg: errMsgOf(failure) }
+      }
+      const fresh = await authed('POST', `/api/v1/orders/${id}/shipment/refresh`)
+      return { shipment: fresh, ...page }
+    },
 
     /**
      * Cancel an unpaid order; resolves the order with the status the server gives it (CLOSED at

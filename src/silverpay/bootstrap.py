@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
-from silverpay.service.context import ServiceContext
+from silverpay.service.context import OperatorPolicy, ServiceContext
 from silverpay.store.db import Database, open_database
 from silverpay.wechat.gateway import NotificationVerifier, PayClient
-from silverpay.wechat.login import LoginClient
+from silverpay.wechat.metered import MeteredLoginClient, MeteredPayClient
+from silverpay.wechat.miniapp.push import PushKeys
+from silverpay.wechat.miniapp.shipping import ShippingClient
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def wechat_pay(
                              refresh_interval_s=settings.wechat_platform_refresh_s)  # fmt: skip
         verifier = V3Verifier(client.platform, appid=settings.wechat_appid, mch_id=settings.wechat_mch_id,
                               api_v3_key=credentials.api_v3_key)  # fmt: skip
-        return WechatPay(client, verifier)
+        return WechatPay(MeteredPayClient(client, "v3"), verifier)
     from silverpay.wechat.v2.client import V2PayClient
     from silverpay.wechat.v2.notify import V2Verifier
     from silverpay.wechat.v2.signing import SignType
@@ -50,7 +52,8 @@ def wechat_pay(
     v2 = V2PayClient(http, cert_http=cert_http, base_url=settings.wechat_pay_base, appid=settings.wechat_appid,
                      mch_id=settings.wechat_mch_id, api_key=api_key, sign_type=SignType(settings.wechat_sign_type),
                      clock=clock)  # fmt: skip
-    return WechatPay(v2, V2Verifier(appid=settings.wechat_appid, mch_id=settings.wechat_mch_id, api_key=api_key))
+    v2_verifier = V2Verifier(appid=settings.wechat_appid, mch_id=settings.wechat_mch_id, api_key=api_key)
+    return WechatPay(MeteredPayClient(v2, "v2"), v2_verifier)
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,9 @@ async def built(
     pay: WechatPay | None = None,
 ) -> AsyncIterator[Built]:
     """Everything a use case needs, open for the block: database pools, HTTP clients, the WeChat
-    seam. ``http`` and ``pay`` are the test seams (a client on an ASGI transport, or fakes)."""
-    settings.check_ready()
+    seam. ``http`` and ``pay`` are the test seams (a client on an ASGI transport, or fakes). Checks
+    what every process needs (WeChat Pay's credentials); the web app checks its own needs first."""
+    settings.check_ready(api=False)
     async with contextlib.AsyncExitStack() as stack:
         client = (
             http
@@ -89,8 +93,19 @@ async def built(
         # WeChat keys first: a key that cannot load must stop start-up before anything is opened.
         seam = pay or wechat_pay(settings, client, cert_http=cert_client, clock=clock)
         database = await stack.enter_async_context(open_database(settings.database_url, settings.pool()))
-        login = LoginClient(client, settings.wechat_login_base, settings.wechat_appid,
-                            settings.wechat_secret.get_secret_value())  # fmt: skip
+        login = MeteredLoginClient(client, settings.wechat_login_base, settings.wechat_appid,
+                                   settings.wechat_secret.get_secret_value())  # fmt: skip
+        shipping = None
+        if settings.shipping_enabled:
+            from silverpay.service.access_token import DatabaseTokenProvider
+
+            tokens = DatabaseTokenProvider(database.sessions, client, settings.wechat_login_base, settings.wechat_appid,
+                                           settings.wechat_secret.get_secret_value(), clock=clock)  # fmt: skip
+            shipping = ShippingClient(client, settings.wechat_login_base, tokens)
+        push_keys = None
+        if settings.wechat_msg_token.get_secret_value():
+            push_keys = PushKeys(settings.wechat_msg_token.get_secret_value(), settings.wechat_appid,
+                                 settings.wechat_msg_aes_key.get_secret_value())  # fmt: skip
         ctx = ServiceContext(
             sessions=database.sessions,
             ledger=database.ledger,
@@ -105,5 +120,17 @@ async def built(
             order_ttl_s=settings.order_ttl_s,
             refund_notify_url=settings.effective_refund_notify_url,
             sweep_schedule_s=settings.sweep_schedule,
+            operators=OperatorPolicy(
+                idle_timeout_s=settings.console_idle_timeout_s,
+                max_age_s=settings.console_session_max_s,
+                max_failures=settings.console_login_max_failures,
+                max_ip_failures=settings.console_login_ip_max_failures,
+                lock_s=settings.console_login_lock_s,
+            ),
+            mch_id=settings.wechat_mch_id,
+            shipping=shipping,
+            push_keys=push_keys,
+            shipping_poll_s=settings.shipping_poll_s,
+            shipping_retry_s=settings.shipping_retry_schedule,
         )
         yield Built(ctx, database)

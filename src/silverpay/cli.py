@@ -8,17 +8,34 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from silverpay.commands import developer
 from silverpay.commands.admin import admin_app
+from silverpay.commands.events import events_app
 from silverpay.demo import defaults as demo_defaults
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="WeChat mini-program payments.")
+# Markdown: a docstring's paragraph is reflowed to the terminal, not printed with its source line breaks.
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="markdown",
+                  help="WeChat mini-program payments.")  # fmt: skip
 console = Console()
 
 Host = Annotated[str, typer.Option(help="interface to listen on")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"silverpay {version('silverpay')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
     """silverpay: the server side of WeChat mini-program payments, and an offline WeChat simulator."""
 
 
@@ -137,18 +154,30 @@ def serve(
     With --workers N, N processes serve the same port; each runs the embedded worker unless
     SILVERPAY_EMBEDDED_WORKER=0, and they share the background work safely (claims with SKIP LOCKED).
     """
-    from silverpay.config import Settings
-    from silverpay.errors import ConfigError
+    import os
+
+    from silverpay.commands.checks import database_or_exit, settings_or_exit
+    from silverpay.config import local_notify_url
     from silverpay.logs import configure
 
-    configure()
-    try:
-        Settings().check_ready()  # here, before the processes start
-    except ConfigError as error:
-        console.print(f"[red]configuration error:[/] {error.message}")
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(console, api=None)
+    configure(fmt=settings.log_format)
+    if settings.demo_mode:  # what demo mode makes up, made once here for every server process
+        if not settings.notify_url:  # the simulator notifies this server, as `demo` does
+            reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
+            base = f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"
+            os.environ["SILVERPAY_NOTIFY_URL"] = local_notify_url(base, settings.wechat_api_version)
+        if not os.environ.get("SILVERPAY_JWT_SECRET"):  # the given one (.env), or the one made just now
+            os.environ["SILVERPAY_JWT_SECRET"] = settings.jwt_secret.get_secret_value()
+    database_or_exit(console, settings_or_exit(console, api=True).database_url)  # here, before the processes start
+    # log_config=None: uvicorn's own loggers go through ours (one format, request ids included).
     uvicorn.run("silverpay.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", access_log=access_log, log_level="info")  # fmt: skip
+                loop="uvloop", http="httptools", access_log=access_log, log_level="info",
+                log_config=None)  # fmt: skip
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()
@@ -158,24 +187,30 @@ def demo(
     sim_port: Annotated[int, typer.Option(help="simulator port (a free one if busy)")] = 9000,
     database_url: Annotated[str | None, typer.Option(help="default: SQLite in a temporary directory")] = None,
     once: Annotated[bool, typer.Option("--once", help="exit after the walk-through")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the temporary directory (silverpay-demo-*)")] = False,
     api: Annotated[str, typer.Option(help="WeChat Pay API version: v2 or v3")] = "v2",
     v3_keys: Annotated[str, typer.Option(help="v3: verify WeChat with its public-key or certificate")] = "public-key",
 ) -> None:
     """Start the simulator and the service, walk a mini-program through login → pay → PAID."""
     import asyncio
+    import signal
     from typing import cast
 
+    from silverpay.commands.checks import database_or_exit
     from silverpay.demo.walkthrough import ApiVersion, DemoFailed, V3KeyMode, run_demo
     from silverpay.logs import configure
 
     if api not in ("v2", "v3") or v3_keys not in ("public-key", "certificate"):
         console.print("[red]--api must be v2 or v3, --v3-keys public-key or certificate[/]")
         raise typer.Exit(2)
+    if database_url:
+        database_or_exit(console, database_url, setting="--database-url")
     configure("WARNING")
     chosen = cast("ApiVersion", api), cast("V3KeyMode", v3_keys)  # checked just above
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped like Ctrl-C: the temporary directory is removed
     try:
         asyncio.run(run_demo(console, host=host, port=port, sim_port=sim_port, database_url=database_url, once=once,
-                             api=chosen[0], v3_keys=chosen[1]))  # fmt: skip
+                             api=chosen[0], v3_keys=chosen[1], keep=keep))  # fmt: skip
     except DemoFailed as failure:
         console.print(f"[red]demo failed:[/] {failure}")
         raise typer.Exit(1) from None
@@ -190,19 +225,14 @@ def worker() -> None:
     import signal
 
     from silverpay.bootstrap import built
-    from silverpay.config import Settings
-    from silverpay.errors import ConfigError
+    from silverpay.commands.checks import database_or_exit, settings_or_exit
     from silverpay.jobs.worker import Worker
     from silverpay.logs import configure
     from silverpay.store.migrate import upgrade
 
-    configure()
-    settings = Settings()
-    try:
-        settings.check_ready()
-    except ConfigError as error:
-        console.print(f"[red]configuration error:[/] {error.message}")
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(console, api=False)
+    configure(fmt=settings.log_format)
+    database_or_exit(console, settings.database_url)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -213,7 +243,9 @@ def worker() -> None:
             if settings.auto_migrate:
                 await upgrade(parts.engine)
             work = Worker(parts.ctx, concurrency=settings.worker_concurrency, batch=settings.worker_batch,
-                          rate_per_s=settings.wechat_rate_limit_per_s)  # fmt: skip
+                          rate_per_s=settings.wechat_rate_limit_per_s, webhook_timeout_s=settings.webhook_timeout_s,
+                          webhook_lease_s=settings.webhook_lease_s,
+                          webhook_concurrency=settings.webhook_concurrency)  # fmt: skip
             await work.run(stop, poll_s=settings.worker_poll_s)
 
     asyncio.run(run())
@@ -221,32 +253,47 @@ def worker() -> None:
 
 @app.command("reconcile")
 def reconcile_command(
-    date: Annotated[str, typer.Option("--date", help="the bill's Beijing date, YYYY-MM-DD")],
-    csv_path: Annotated[str | None, typer.Option("--csv", help="where to write the discrepancies")] = None,
+    date: Annotated[
+        str, typer.Option("--date", help="the bill's Beijing date, YYYY-MM-DD: a past day, at most 92 days ago")
+    ],
+    csv_path: Annotated[
+        str | None, typer.Option("--csv", help="also write the discrepancies to this CSV file (when the run succeeds)")
+    ] = None,
 ) -> None:
     """Download WeChat's bill for a day and compare it with local orders and refunds.
 
-    Exits 1 when unresolved discrepancies remain, 2 on configuration or input errors.
+    Every discrepancy is recorded in the database (GET /api/v1/admin/reconciliations/ID). Exits 1
+    when unresolved discrepancies remain, 2 on configuration or input errors or a failed run.
     """
     import asyncio
     import datetime as dt
     import gc
+    import time
+    from pathlib import Path
 
     from silverpay.bootstrap import built
-    from silverpay.config import Settings
-    from silverpay.errors import SilverpayError
+    from silverpay.commands.checks import database_or_exit, refuse, settings_or_exit
+    from silverpay.errors import InvalidRequest, SilverpayError
     from silverpay.logs import configure
-    from silverpay.service.reconcile import print_report, run_reconciliation
+    from silverpay.service.reconcile import check_bill_day, print_report, run_reconciliation
 
     configure("WARNING")
-    try:
-        day = dt.date.fromisoformat(date)
+    try:  # before anything is asked or opened
+        day = dt.date.fromisoformat(date) if len(date) == 10 else None
+        if day is None:
+            raise ValueError(date)
+        check_bill_day(day, time.time())
     except ValueError:
-        console.print(f"[red]--date must be YYYY-MM-DD, not {date!r}[/]")
-        raise typer.Exit(2) from None
+        refuse(console, "", f"--date must be YYYY-MM-DD, not {date!r}")
+    except InvalidRequest as error:
+        refuse(console, "--date", error.message)
+    if csv_path and not Path(csv_path).parent.is_dir():
+        refuse(console, "--csv", f"no directory {str(Path(csv_path).parent)!r} to write {csv_path!r} in")
+
+    settings = settings_or_exit(console, api=False)
+    database_or_exit(console, settings.database_url)
 
     async def run() -> int:
-        settings = Settings()
         async with built(settings) as parts:
             if settings.auto_migrate:
                 from silverpay.store.migrate import upgrade  # alembic: imported only when it has work to do
@@ -262,14 +309,18 @@ def reconcile_command(
     try:
         code = asyncio.run(run())
     except SilverpayError as error:
-        console.print(f"[red]reconciliation failed:[/] {error.code}: {error.message}")
-        raise typer.Exit(2) from None
+        refuse(console, "reconciliation failed", f"{error.code}: {error.message}")
+    except OSError as error:  # the CSV could not be written
+        refuse(console, "reconciliation failed", str(error))
     raise typer.Exit(code)
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(events_app, name="events")
+app.command()(developer.listen)
+app.command()(developer.trigger)
 
 
 @db_app.command("upgrade")
@@ -277,12 +328,15 @@ def db_upgrade() -> None:
     """Apply migrations to SILVERPAY_DATABASE_URL (run once per deploy with SILVERPAY_AUTO_MIGRATE=0)."""
     import asyncio
 
-    from silverpay.config import Settings
+    from silverpay.commands.checks import database_or_exit, settings_or_exit
     from silverpay.store.db import create_engine
     from silverpay.store.migrate import upgrade
 
+    url = settings_or_exit(console, api=None).database_url
+    database_or_exit(console, url)
+
     async def run() -> None:
-        engine = create_engine(Settings().database_url)
+        engine = create_engine(url)
         try:
             await upgrade(engine)
         finally:

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     demo_mode: bool = False
     database_url: str = DEFAULT_DATABASE_URL
     auto_migrate: bool = True  # run Alembic migrations when the service starts
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
 
     wechat_appid: str = ""
     wechat_secret: SecretStr = SecretStr("")
@@ -60,7 +61,14 @@ class Settings(BaseSettings):
     notify_url: str = ""  # the public URL WeChat POSTs payment results to
     jwt_secret: SecretStr = SecretStr("")
     token_ttl_s: int = Field(7200, ge=60, le=30 * 86400)
-    admin_token: SecretStr = SecretStr("")
+    admin_token: SecretStr = SecretStr("")  # the machines' bearer token: the owner role
+    console_idle_timeout_s: int = Field(1800, ge=60, le=7 * 86400)  # operator sessions idle this long end
+    console_session_max_s: int = Field(12 * 3600, ge=300, le=30 * 86400)  # … and any session this old
+    console_login_max_failures: int = Field(5, ge=1, le=1000)  # failed sign-ins per account before a lock
+    console_login_ip_max_failures: int = Field(20, ge=1, le=100_000)  # … per client address
+    console_login_lock_s: int = Field(900, ge=1, le=86400)  # how long a lock lasts
+    console_timezone: str = "Asia/Shanghai"  # times in the console when the browser does not say its zone
+    console_secure_cookie: bool | None = None  # the session cookie's Secure flag; default: on outside demo mode
     order_ttl_s: int = Field(1800, ge=360, le=7 * 86400)  # unpaid orders expire after this
     refund_notify_url: str = ""  # default: NOTIFY_URL with its last segment replaced by refund-notify
     wechat_cert_path: str = ""  # merchant client certificate (PEM) for secapi/pay/refund (mutual TLS)
@@ -76,8 +84,17 @@ class Settings(BaseSettings):
     worker_batch: int = Field(50, ge=1, le=1000)
     worker_poll_s: float = Field(1.0, gt=0, le=60)
     wechat_rate_limit_per_s: float = Field(20.0, gt=0, le=100_000)  # calls to WeChat per second, per worker
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)  # a delivery answered 2xx within this is delivered
+    webhook_lease_s: float = Field(60.0, gt=0, le=3600)  # a claimed delivery is another worker's again after this
+    webhook_concurrency: int = Field(16, ge=1, le=256)  # deliveries in flight per worker
 
-    @field_validator("sweep_schedule_s")
+    wechat_msg_token: SecretStr = SecretStr("")  # the mini-program's message-push Token (console: 消息推送)
+    wechat_msg_aes_key: SecretStr = SecretStr("")  # its EncodingAESKey (43 characters): safe mode
+    shipping_enabled: bool = True  # upload shipping info to WeChat (shipping management 发货信息管理)
+    shipping_poll_s: int = Field(21600, ge=10, le=7 * 86400)  # a shipped order's state is read this often
+    shipping_retry_s: str = "5,10,20,40,60,120,300,600"  # delays between upload retries (10060001, timeouts)
+
+    @field_validator("sweep_schedule_s", "shipping_retry_s")
     @classmethod
     def _schedule(cls, value: str) -> str:
         try:
@@ -87,6 +104,18 @@ class Settings(BaseSettings):
         if not delays or any(d <= 0 for d in delays):
             raise ValueError("every delay must be a positive number of seconds")
         return value
+
+    @field_validator("wechat_msg_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if key and len(key) != 43:
+            raise ValueError("an EncodingAESKey has 43 characters")
+        return value
+
+    @property
+    def shipping_retry_schedule(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.shipping_retry_s.split(","))
 
     @property
     def sweep_schedule(self) -> tuple[int, ...]:
@@ -119,10 +148,20 @@ class Settings(BaseSettings):
                 self.jwt_secret = SecretStr(secrets.token_urlsafe(32))
             if not self.admin_token.get_secret_value():
                 self.admin_token = SecretStr(demo.DEMO_ADMIN_TOKEN)
+            if not self.wechat_msg_token.get_secret_value():
+                self.wechat_msg_token = SecretStr(demo.DEMO_MSG_TOKEN)
+                self.wechat_msg_aes_key = SecretStr(demo.DEMO_MSG_AES_KEY)
         return self
 
-    def check_ready(self) -> None:
-        """Refuse to serve real traffic with missing credentials (called by the composition root)."""
+    def check_ready(self, *, api: bool = True) -> None:
+        """Refuse to start without the settings the process uses (called by each entry point).
+
+        Every process calls WeChat Pay, so it needs the merchant's credentials. The API (``api``,
+        `silverpay serve`) also logs mini-program users in (the app secret), signs their tokens (the
+        JWT secret) and has WeChat notify it (the notify URL, made up by `serve` in demo mode); the
+        background jobs (`worker`, `reconcile`) do none of that. A notify URL that is given is
+        checked in every process: one that WeChat cannot call is refused.
+        """
         protocol: tuple[tuple[str, str], ...]
         if self.wechat_api_version == "v3":
             protocol = (
@@ -133,26 +172,25 @@ class Settings(BaseSettings):
             )  # fmt: skip
         else:
             protocol = (("SILVERPAY_WECHAT_API_KEY", self.wechat_api_key.get_secret_value()),)
-        missing = [
-            name
-            for name, value in (
-                ("SILVERPAY_WECHAT_APPID", self.wechat_appid),
+        needed = [("SILVERPAY_WECHAT_APPID", self.wechat_appid), ("SILVERPAY_WECHAT_MCH_ID", self.wechat_mch_id),
+                  *protocol]  # fmt: skip
+        if api:
+            needed += [
                 ("SILVERPAY_WECHAT_SECRET", self.wechat_secret.get_secret_value()),
-                ("SILVERPAY_WECHAT_MCH_ID", self.wechat_mch_id),
-                *protocol,
                 ("SILVERPAY_JWT_SECRET", self.jwt_secret.get_secret_value()),
                 ("SILVERPAY_NOTIFY_URL", self.notify_url),
-            )
-            if not value
-        ]
+            ]
+        missing = [name for name, value in needed if not value]
         if missing:
-            raise ConfigError(f"missing settings: {', '.join(missing)} (or run in demo mode)")
-        if len(self.jwt_secret.get_secret_value()) < 32:
+            hint = "" if self.demo_mode else " (or run in demo mode: SILVERPAY_DEMO_MODE=1)"
+            raise ConfigError(f"missing settings: {', '.join(missing)}{hint}")
+        if api and len(self.jwt_secret.get_secret_value()) < 32:
             raise ConfigError("SILVERPAY_JWT_SECRET must be at least 32 characters")
-        if not self.demo_mode:
-            check_notify_url("SILVERPAY_NOTIFY_URL", self.notify_url)
-            if self.refund_notify_url:
-                check_notify_url("SILVERPAY_REFUND_NOTIFY_URL", self.refund_notify_url)
+        # The demo and the in-process tests name made-up hosts over plain http: any host then.
+        for setting, url in (("SILVERPAY_NOTIFY_URL", self.notify_url),
+                             ("SILVERPAY_REFUND_NOTIFY_URL", self.refund_notify_url)):  # fmt: skip
+            if url:
+                check_notify_url(setting, url, any_http_host=self.demo_mode)
 
     def v3_credentials(self) -> V3Credentials:
         """The merchant's v3 identity, keys read from their files or PEM settings (ConfigError if unusable)."""
@@ -171,10 +209,11 @@ class Settings(BaseSettings):
             raise ConfigError(f"WeChat Pay v3 credentials: {error.message}") from None
 
 
-def check_notify_url(setting: str, url: str) -> None:
+def check_notify_url(setting: str, url: str, *, any_http_host: bool = False) -> None:
     """A URL WeChat can POST results to: absolute https (http only on this machine, for local
-    trials), no query string (SPEC §2.3: WeChat refuses one). Every process of a deployment must
-    name the same one: a prepay remembers the URL it was issued with."""
+    trials, or on any host with ``any_http_host``), no query string (SPEC §2.3: WeChat refuses
+    one). Every process of a deployment must name the same one: a prepay remembers the URL it was
+    issued with."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -183,10 +222,16 @@ def check_notify_url(setting: str, url: str) -> None:
     if parts.scheme not in ("https", "http") or not host:
         raise ConfigError(f"{setting} must be an absolute https URL such as https://pay.example.com/api/v1/wechat/"
                           f"notify, not {url!r}")  # fmt: skip
-    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS and not any_http_host:
         raise ConfigError(f"{setting} must use https (plain http only for localhost, 127.0.0.1 or ::1): {url!r}")
     if parts.query or parts.fragment:
         raise ConfigError(f"{setting} must not carry a query string or fragment (WeChat refuses them): {url!r}")
+
+
+def local_notify_url(base_url: str, api_version: str) -> str:
+    """The payment-notification URL of a service reached at ``base_url`` (the demo's: the simulator
+    posts there)."""
+    return f"{base_url.rstrip('/')}/api/v1/wechat/{'v3/' if api_version == 'v3' else ''}notify"
 
 
 def _pem(path: str, text: str, setting: str) -> str:

@@ -2,6 +2,7 @@
 
     SilverpayError                   every error we raise on purpose
     ├── ConfigError                  settings that cannot work (missing secret, bad URL)
+    ├── DatabaseUnreachable          the database did not accept a connection (its host, the driver's reason)
     ├── ProtocolError                bytes from or for WeChat that break the wire rules
     │   ├── XmlError                 unsafe, oversized, nested or malformed XML
     │   ├── SignatureError           a signature that is missing, unknown or does not verify
@@ -25,7 +26,8 @@
         ├── Unauthorized             401: no or bad token
         ├── Forbidden                403: authenticated, but the role does not allow it
         ├── NotFound                 404: absent, or not the caller's
-        └── Conflict                 409: the resource's state forbids it
+        ├── Conflict                 409: the resource's state forbids it
+        └── Throttled                429: too many attempts; retry after ``retry_after_s``
 
 Each error carries a stable UPPER_SNAKE ``code`` (used in JSON error bodies) and a message that
 never contains secrets: callers must not interpolate keys, tokens or sign strings into it.
@@ -46,6 +48,10 @@ class SilverpayError(Exception):
 
 class ConfigError(SilverpayError):
     code = "CONFIG"
+
+
+class DatabaseUnreachable(SilverpayError):
+    code = "DATABASE_UNREACHABLE"
 
 
 class ProtocolError(SilverpayError):
@@ -166,3 +172,14 @@ class NotFound(RequestError):
 class Conflict(RequestError):
     code = "CONFLICT"
     status = 409
+
+
+class Throttled(RequestError):
+    """Too many attempts (failed operator sign-ins): refused until ``retry_after_s`` have passed."""
+
+    code = "THROTTLED"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = max(1, retry_after_s)

@@ -25,3 +25,5 @@ def test_demo_walks_through_on_api_v3(tmp_path, v3_keys: str) -> None:  # type: 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "WeChat Pay API v3" in done.stdout and "signType" in done.stdout and '"RSA"' in done.stdout
     assert "HTTP 204, acknowledged=True" in done.stdout and "is PAID" in done.stdout
+    # The demo product is virtual goods: shipped by the worker, confirmed by the buyer, settled.
+    assert "shipped automatically" in done.stdout and "funds SETTLED" in done.stdout

@@ -69,9 +69,12 @@ async def send(api: httpx.AsyncClient, kwargs: dict[str, Any]) -> httpx.Response
     content = kwargs.get("data")
     if isinstance(content, str):
         content = content.encode()
+    headers = dict(kwargs.get("headers") or {})
+    if kwargs.get("cookies"):  # a generated session cookie: as the header it is (httpx deprecates per-request cookies)
+        headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in kwargs["cookies"].items())
     return await api.request(
-        kwargs["method"], kwargs["url"], params=kwargs.get("params"), headers=kwargs.get("headers"),
-        cookies=kwargs.get("cookies") or None, content=content, json=kwargs.get("json"),
+        kwargs["method"], kwargs["url"], params=kwargs.get("params"), headers=headers, content=content,
+        json=kwargs.get("json"),
     )  # fmt: skip
 
 

@@ -6,14 +6,14 @@ import csv
 import dataclasses
 import gzip
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import func, insert, select, update
 
 from silverpay.beijing import BEIJING
-from silverpay.errors import ProtocolError
+from silverpay.errors import InvalidRequest, ProtocolError
 from silverpay.service.reconcile import list_runs, run_reconciliation
 from silverpay.store.models import Order, ReconciliationItem
 from silverpay.wechat.v2 import bill
@@ -96,6 +96,15 @@ async def test_day_without_a_bill(isolated: Harness, tmp_path) -> None:  # type:
     await isolated.advance(86400)
     report = await run_reconciliation(ctx, day, csv_path=str(tmp_path / "empty.csv"))
     assert (report.bill_rows, report.discrepancies) == (0, 0)
+    assert (tmp_path / "empty.csv").read_text(encoding="utf-8").startswith("kind,out_trade_no")
+
+
+async def test_a_day_without_a_bill_yet_is_refused_before_anything_is_asked(isolated: Harness) -> None:
+    ctx = isolated.api._transport.app.state.ctx  # type: ignore[attr-defined]
+    today = datetime.fromtimestamp(isolated.clock(), BEIJING).date()
+    with pytest.raises(InvalidRequest, match="past days only"):
+        await run_reconciliation(ctx, today)
+    assert await list_runs(ctx, limit=1) == []  # no run was started
 
 
 @pytest.mark.slow
@@ -145,9 +154,10 @@ async def test_a_malformed_bill_fails_the_run_and_says_why(isolated: Harness, tm
     ctx = isolated.api._transport.app.state.ctx  # type: ignore[attr-defined]
     wechat = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200, content=served)))
     client = V2PayClient(wechat, base_url="http://wechat.test", appid="wx1", mch_id="1900000109", api_key="k" * 32)
-    day = datetime.fromtimestamp(isolated.clock(), BEIJING).date()
+    day = datetime.fromtimestamp(isolated.clock(), BEIJING).date() - timedelta(days=1)
     with pytest.raises(ProtocolError, match=r"malformed amount in bill: '1\.5'") as failed:
         await run_reconciliation(dataclasses.replace(ctx, pay=client), day, csv_path=str(tmp_path / "bad.csv"))
     assert failed.value.code == "BILL_FORMAT"
     assert (await list_runs(ctx, limit=1))[0]["status"] == "FAILED"
+    assert not (tmp_path / "bad.csv").exists()  # a CSV only of a run that succeeded
     await wechat.aclose()

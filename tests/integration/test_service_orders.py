@@ -78,7 +78,7 @@ async def test_concurrent_creates_with_one_key_make_one_order(svc: Harness) -> N
 async def test_products_catalogue(svc: Harness) -> None:
     product = await svc.product_id(price_fen=4321)
     listed = (await svc.api.get("/api/v1/products")).json()
-    assert {"id": product, "name": "p4321", "price_fen": 4321, "active": True} in listed
+    assert {"id": product, "name": "p4321", "price_fen": 4321, "active": True, "auto_ship_virtual": False} in listed
     bad = await svc.api.post("/api/v1/admin/products", json={"name": "x", "price_fen": 12.5}, headers=ADMIN)
     assert bad.status_code == 422
     assert (await svc.api.post("/api/v1/admin/products", json={"name": "x", "price_fen": 1})).status_code == 401

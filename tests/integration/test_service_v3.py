@@ -34,7 +34,7 @@ async def v3(database_url: str) -> AsyncIterator[Harness]:
 
 
 def pay_client(h: Harness) -> V3PayClient:
-    client = h.api._transport.app.state.ctx.pay  # type: ignore[attr-defined]
+    client = h.api._transport.app.state.ctx.pay.inner  # type: ignore[attr-defined]  # inside MeteredPayClient
     assert isinstance(client, V3PayClient)
     return client
 

@@ -32,6 +32,7 @@ BAD = (
     ("https://pay.example.com/notify?order=1", "query string"),  # WeChat refuses a query
     ("https://pay.example.com/notify#x", "query string"),
     ("https://[::1/notify", "not a URL"),
+    ("notaurl", "absolute https URL"),
 )
 
 
@@ -55,6 +56,17 @@ def test_unacceptable_refund_notify_url_stops_the_start(url: str, says: str) -> 
     assert "SILVERPAY_REFUND_NOTIFY_URL" in refused.value.message and says in refused.value.message
 
 
-def test_demo_mode_takes_any_notify_url() -> None:
+def test_demo_mode_takes_plain_http_on_any_host() -> None:
     """The demo and the in-process tests name made-up hosts over plain http."""
     Settings(_env_file=None, demo_mode=True, notify_url="http://service.test/api/v1/wechat/notify").check_ready()  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("url", ["notaurl", "/api/v1/wechat/notify", "http://service.test/notify?x=1"])
+def test_demo_mode_still_refuses_what_is_not_a_notify_url(url: str) -> None:
+    with pytest.raises(ConfigError, match="SILVERPAY_NOTIFY_URL"):
+        Settings(_env_file=None, demo_mode=True, notify_url=url).check_ready()  # type: ignore[call-arg]
+
+
+def test_the_background_jobs_check_a_given_notify_url_too() -> None:
+    with pytest.raises(ConfigError, match="SILVERPAY_NOTIFY_URL"):
+        Settings(**READY, notify_url="notaurl").check_ready(api=False)

@@ -183,3 +183,25 @@ test('payment with its notification dropped still ends PAID through confirm', as
     await simControl(stack, 'DELETE', '/sim/v1/faults')
   }
 })
+
+test('virtual goods ship themselves; confirm receipt, then the server re-checks: settled', async () => {
+  const { wx, client } = await shopper('receipt')
+  const membership = (await client.products()).find((p) => p.auto_ship_virtual)
+  assert.ok(membership, 'the demo catalogue has a virtual product shipped on payment')
+  const { status, order } = await client.pay(await client.createOrder(membership.id))
+  assert.equal(status, 'PAID')
+  const shipped = await waitFor(async () => {
+    const shipment = await client.shipment(order)
+    return shipment.state === 'SHIPPED' && shipment
+  }, 'the automatic shipment')
+  assert.equal(shipped.can_confirm_receipt, true)
+  assert.ok(shipped.transaction_id)
+
+  const receipt = await client.confirmReceipt(shipped)
+  assert.equal(receipt.outcome, 'ok')
+  assert.equal(receipt.shipment.state, 'SETTLED', 'the server asked WeChat after the page closed')
+  assert.deepEqual(
+    wx.log.slice(-2).map((e) => e.path ?? e.kind),
+    ['openBusinessView', `/api/v1/orders/${order.id}/shipment/refresh`],
+  )
+})

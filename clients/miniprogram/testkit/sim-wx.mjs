@@ -73,6 +73,15 @@ export function simWx({ simBase, user, appid = APPID, outcome = 'success', stora
       return { errMsg: answer.body.errMsg }
     },
 
+    // WeChat's confirm-receipt page: the buyer taps "confirm" there (the simulator's control API).
+    async openBusinessView({ businessType, extraData }) {
+      if (businessType !== 'weappOrderConfirm') throw { errMsg: `openBusinessView:fail ${businessType}` }
+      const answer = await post(`${simBase}/sim/v1/confirm-receipt`, { transaction_id: extraData.transaction_id })
+      wx.log.push({ kind: 'openBusinessView', status: answer.status })
+      if (answer.status !== 200) throw { errMsg: `openBusinessView:fail HTTP ${answer.status}` }
+      return { errMsg: 'openBusinessView:ok' }
+    },
+
     requests(pathPattern) {
       return wx.log.filter((e) => e.kind === 'request' && pathPattern.test(e.path))
     },

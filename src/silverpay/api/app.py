@@ -12,13 +12,27 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
+from silverpay import console
 from silverpay.api import errors, openapi
 from silverpay.api.limits import BODY_TIMEOUT_S, MAX_BODY_BYTES, BodyLimits
-from silverpay.api.routes import admin, auth, orders, products, reconciliations, wechat
+from silverpay.api.request_id import RequestId
+from silverpay.api.routes import (
+    admin,
+    auth,
+    health,
+    operators,
+    orders,
+    payments,
+    products,
+    reconciliations,
+    webhooks,
+    wechat,
+)
 from silverpay.bootstrap import WechatPay, built
 from silverpay.clock import Clock, system_clock
 from silverpay.config import Settings
 from silverpay.jobs.worker import Worker
+from silverpay.offline_docs import offline_docs_app
 from silverpay.service.catalogue import seed_demo_catalogue
 from silverpay.service.context import ServiceContext
 from silverpay.store.migrate import upgrade
@@ -31,7 +45,9 @@ async def embedded_worker(ctx: ServiceContext, settings: Settings) -> AsyncItera
         yield
         return
     worker = Worker(ctx, concurrency=settings.worker_concurrency, batch=settings.worker_batch,
-                    rate_per_s=settings.wechat_rate_limit_per_s)  # fmt: skip
+                    rate_per_s=settings.wechat_rate_limit_per_s, webhook_timeout_s=settings.webhook_timeout_s,
+                    webhook_lease_s=settings.webhook_lease_s,
+                    webhook_concurrency=settings.webhook_concurrency)  # fmt: skip
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop, poll_s=settings.worker_poll_s))
     try:
@@ -65,24 +81,25 @@ def create_app(
             async with embedded_worker(parts.ctx, settings):
                 yield
 
-    app = FastAPI(
+    app = offline_docs_app(  # /docs and /redoc work with no internet
         title="silverpay",
         description="The server side of WeChat mini-program payments.",
         version="0.1.0",
         lifespan=lifespan,
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
+    app.state.demo_mode = settings.demo_mode
+    app.state.wechat_api_version = settings.wechat_api_version
+    app.state.secure_cookie = settings.console_secure_cookie
     errors.install(app)
     app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
+    app.add_middleware(RequestId)  # outermost: every answer carries X-Request-Id, even a 413
     app.router.routes.extend(wechat.routes)
-    for module in (auth, products, orders, admin, reconciliations):
+    for module in (auth, products, orders, admin, reconciliations, operators, health, payments, webhooks):
         app.include_router(module.router)
+    app.include_router(operators.session_router)
     openapi.install(app, wechat.OPENAPI_PATHS)
-
-    @app.get("/healthz", tags=["operator"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    console.install(app, timezone=settings.console_timezone)
     return app
 
 
@@ -90,5 +107,6 @@ def app_from_environment() -> FastAPI:
     """The app as `silverpay serve` runs it, in each server process: settings from the environment."""
     from silverpay.logs import configure
 
-    configure()
-    return create_app(Settings())
+    settings = Settings()
+    configure(fmt=settings.log_format)
+    return create_app(settings)

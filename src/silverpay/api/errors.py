@@ -16,6 +16,7 @@ from silverpay.errors import (
     ProtocolError,
     RequestError,
     SilverpayError,
+    Throttled,
     UpstreamError,
     UpstreamMisconfigured,
     UpstreamRejected,
@@ -72,7 +73,8 @@ def install(app: FastAPI) -> None:
         status = status_for(error)
         if status >= 500 and not isinstance(error, UpstreamError):
             log.error("internal error %s: %s", error.code, error.message)  # upstream ones were logged at source
-        return error_response(status, error.code, error.message)
+        headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, Throttled) else None
+        return error_response(status, error.code, error.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -17,11 +17,13 @@ from silverpay.api.schemas import ErrorOut
 DESCRIPTIONS = {
     400: "Bad request: a body that cannot be decoded, or a value the service refuses",
     401: "Missing, invalid or expired token (`UNAUTHORIZED`, `TOKEN_EXPIRED`)",
-    403: "Authenticated, but the operator's role does not allow this action (`FORBIDDEN`)",
+    403: "Authenticated, but the operator's role does not allow this action (`FORBIDDEN`), or a session's "
+    "request that changes something lacks its CSRF token (`CSRF_FAILED`)",
     404: "No such resource (also an id that is not a positive 64-bit integer)",
     408: "The request body did not arrive in time (`REQUEST_TIMEOUT`)",
     409: "The resource's state forbids it",
     413: "The request body is too large (`PAYLOAD_TOO_LARGE`)",
+    429: "Too many failed attempts: locked for the seconds in `Retry-After` (`LOGIN_LOCKED`)",
     502: "WeChat refused the request or answered something unusable",
     503: "WeChat did not answer: the outcome is unknown, retry",
 }
@@ -31,6 +33,12 @@ _ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: each status with the ``{"error": {"code", "message"}}`` body."""
     return {status: {"model": ErrorOut, "description": DESCRIPTIONS[status]} for status in statuses}
+
+
+def throttled_response() -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entry for 429 with its ``Retry-After`` header."""
+    retry_after = {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}
+    return {429: {"model": ErrorOut, "description": DESCRIPTIONS[429], "headers": {"Retry-After": retry_after}}}
 
 
 def _add_framework_responses(operation: dict[str, Any]) -> None:

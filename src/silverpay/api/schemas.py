@@ -65,18 +65,21 @@ class ProductOut(BaseModel):
     name: str
     price_fen: int
     active: bool
+    auto_ship_virtual: bool = False
 
 
 class ProductCreate(Strict):
     name: Text = Field(min_length=1, max_length=100)
     price_fen: int = Field(gt=0, le=10_000_000_00, strict=True)
     active: bool = True
+    auto_ship_virtual: bool = Field(False, description="virtual goods: shipping info uploaded on payment")
 
 
 class ProductUpdate(Strict):
     name: Text | None = Field(None, min_length=1, max_length=100)
     price_fen: int | None = Field(None, gt=0, le=10_000_000_00, strict=True)
     active: bool | None = None
+    auto_ship_virtual: bool | None = None
 
 
 class OrderCreate(Strict):
@@ -87,7 +90,7 @@ class OrderCreate(Strict):
 class OrderOut(BaseModel):
     id: int
     out_trade_no: str
-    product_id: int
+    product_id: int | None
     quantity: int
     amount_fen: int
     description: str
@@ -120,3 +123,97 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+# The payments API (server-to-server) ----------------------------------------------------------
+
+MerchantOrderNo = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-|*@.]+$")]
+MetadataKey = Annotated[Text, Field(min_length=1, max_length=40)]
+MetadataValue = Annotated[Text, Field(max_length=500)]
+
+
+class PaymentCreate(Strict):
+    merchant_order_no: MerchantOrderNo
+    amount_fen: int = Field(gt=0, le=10_000_000_00, strict=True)
+    description: Text = Field(min_length=1, max_length=127)
+    openid: Text | None = Field(None, min_length=1, max_length=128)
+    user_id: Id | None = None
+    expires_in_s: int | None = Field(None, ge=360, le=7 * 86400, strict=True)
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=20)
+
+
+class PaymentOut(BaseModel):
+    object: str
+    id: int
+    merchant_order_no: str
+    out_trade_no: str
+    amount_fen: int
+    description: str
+    status: str
+    metadata: dict[str, str]
+    user_id: int
+    created_at: str
+    expires_at: str
+    paid_at: str | None
+    closed_at: str | None
+
+
+# Webhooks and events ------------------------------------------------------------------------------
+
+EventType = Annotated[str, Field(pattern=r"^(\*|order\.paid|order\.closed|order\.needs_review|refund\.succeeded"
+                                         r"|refund\.closed|refund\.needs_review)$")]  # fmt: skip
+EndpointUrl = Annotated[str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")]
+
+
+class WebhookEndpointCreate(Strict):
+    url: EndpointUrl
+    events: list[EventType] = Field(min_length=1, max_length=10)
+    description: Text = Field("", max_length=255)
+
+
+class WebhookEndpointUpdate(Strict):
+    url: EndpointUrl | None = None
+    events: list[EventType] | None = Field(None, min_length=1, max_length=10)
+    description: Text | None = Field(None, max_length=255)
+    enabled: bool | None = None
+    rotate_secret: bool = Field(False, description="a new secret (shown once); the old one signs too for 24 h")
+
+
+class WebhookEndpointOut(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str
+    failing_since: str | None
+    flagged_at: str | None
+    created_at: str
+    secret: str | None = Field(None, description="only when created or rotated")
+
+
+# Shipments ---------------------------------------------------------------------------------------
+
+
+class ContactIn(Strict):
+    """Phone numbers masked except their last four digits (``189****1234``); SF Express needs one."""
+
+    consignor: Text = Field("", max_length=32)
+    receiver: Text = Field("", max_length=32)
+
+
+class ParcelIn(Strict):
+    item_desc: Text = Field(min_length=1, max_length=120)
+    tracking_no: Text = Field("", max_length=128, description="express: required")
+    express_company: Text = Field("", max_length=32, description="express: a get_delivery_list code (YTO, SF, …)")
+    contact: ContactIn | None = None
+
+
+class ShipmentCreate(Strict):
+    logistics_type: int = Field(ge=1, le=4, strict=True, description="1 express, 2 same-city, 3 virtual, 4 pickup")
+    delivery_mode: int = Field(1, ge=1, le=2, strict=True, description="1 unified (one parcel), 2 split (express)")
+    is_all_delivered: bool | None = Field(None, strict=True, description="split delivery: is this the last parcel")
+    parcels: list[ParcelIn] = Field(min_length=1, max_length=10)
+    use_last_reship: bool = Field(
+        False, strict=True, description="a change after shipping uses the payment's one re-ship: confirm it"
+    )

@@ -9,3 +9,6 @@ DEMO_MCH_ID = "1900000109"
 DEMO_API_KEY = "DemoApiKeyDemoApiKeyDemoApiKey32"
 DEMO_API_V3_KEY = "DemoApiV3KeyDemoApiV3KeyDemo0032"  # 32 bytes: AEAD_AES_256_GCM needs exactly that
 DEMO_ADMIN_TOKEN = "demo-admin-token"  # noqa: S105 - public demo value, demo mode only
+DEMO_OPERATOR_EMAIL = "demo@silverpay.local"  # the demo's console owner; its password is new each run
+DEMO_MSG_TOKEN = "demo0push0token"  # noqa: S105 - public demo value: the message-push Token
+DEMO_MSG_AES_KEY = "DemoPushEncodingAesKeyDemoPushEncodingAesK0"  # 43 characters: the push's EncodingAESKey

@@ -302,11 +302,16 @@ async def _close_here_first(ctx: ServiceContext, order: OrderRow, *, source: str
 
 async def expire(ctx: ServiceContext, order: OrderRow) -> OrderRow:
     """An unpaid order past its time: closed here if it never reached WeChat, else as :func:`close_order`."""
+    return await close_unpaid(ctx, order, source="expiry")
+
+
+async def close_unpaid(ctx: ServiceContext, order: OrderRow, *, source: str) -> OrderRow:
+    """Close an unpaid order: here only if it never reached WeChat, else as :func:`close_order`."""
     if order.status == OrderStatus.CREATED:
-        order = await _close_unprepaid(ctx, order.id, source="expiry")
+        order = await _close_unprepaid(ctx, order.id, source=source)
         if order.status != OrderStatus.PAYING:
             return order
-    return await close_order(ctx, order, source="expiry")
+    return await close_order(ctx, order, source=source)
 
 
 # Background work -------------------------------------------------------------------------------

@@ -14,11 +14,12 @@ import contextlib
 import csv
 import gzip
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,11 +27,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import desc, select
 
+from silverpay.beijing import BEIJING
 from silverpay.clock import utc
 from silverpay.domain.money import format_yuan
 from silverpay.domain.orders import PAID_FAMILY, OrderStatus
 from silverpay.domain.refunds import RefundStatus
-from silverpay.errors import NotFound, UpstreamError
+from silverpay.errors import InvalidRequest, NotFound, UpstreamError
 from silverpay.service import payments, refunds
 from silverpay.service.context import ServiceContext
 from silverpay.service.reconcile_local import BATCH as LOCAL_BATCH
@@ -54,6 +56,25 @@ log = logging.getLogger(__name__)
 BATCH = 5000
 LOOKUP_CHUNK = 500
 SHOWN = 50  # discrepancies printed in the table; all of them go to the CSV and the database
+# WeChat makes a day's bill the next (Beijing) day and keeps bills three months (SPEC §2.9): 92 days,
+# the longest three months, so a day WeChat may still have is never refused (the simulator's rule too).
+BILL_HISTORY_DAYS = 92
+
+
+def check_bill_day(day: date, now: float) -> None:
+    """InvalidRequest unless WeChat can have a bill for ``day``: a past Beijing day, at most
+    BILL_HISTORY_DAYS ago. (Yesterday's bill is made from 09:00 Beijing time; before then WeChat
+    answers that it is being made.)"""
+    today = datetime.fromtimestamp(now, BEIJING).date()
+    if day >= today:
+        raise InvalidRequest(f"WeChat has bills for past days only: {day} is not before today in Beijing ({today})",
+                             code="BILL_DATE_INVALID")  # fmt: skip
+    earliest = today - timedelta(days=BILL_HISTORY_DAYS)
+    if day < earliest:
+        raise InvalidRequest(f"WeChat keeps bills for three months: {day} is before {earliest}",
+                             code="BILL_DATE_INVALID")  # fmt: skip
+
+
 _T = TypeVar("_T")
 
 
@@ -127,24 +148,26 @@ async def run_reconciliation(
     memory_limit: str = MEMORY_LIMIT,
     batch: int = LOCAL_BATCH,
 ) -> Report:
-    """Reconcile the Beijing ``day``; ``memory_limit`` bounds DuckDB, ``batch`` is how many local rows
-    travel into it at a time."""
+    """Reconcile the Beijing ``day`` (InvalidRequest, before anything is asked or written, for a day
+    WeChat has no bill of); the discrepancies also go to ``csv_path`` if given, once the run has
+    succeeded. ``memory_limit`` bounds DuckDB, ``batch`` is how many local rows travel into it at a time."""
+    check_bill_day(day, ctx.clock())
     console = console or Console(quiet=True)
     async with ctx.sessions.begin() as db:
         run = Reconciliation(bill_date=day.isoformat(), status="RUNNING", summary={}, started_at=utc(ctx.clock()))
         db.add(run)
         await db.flush()
         report = Report(run.id, day)
-    report.csv_path = csv_path or f"reconciliation-{day.isoformat()}-{report.run_id}.csv"
     # A batch job: its files are local scratch space, so plain blocking file calls are fine here.
     scratch_dir = tempfile.TemporaryDirectory(prefix="silverpay-reconcile-")
     workdir = Path(scratch_dir.name)
+    scratch_csv = workdir / "discrepancies.csv"  # moved to csv_path when the run succeeds
     phases = _Phases()
     with phases("open"):
         scratch = Scratch(workdir, memory_limit=memory_limit)
     status = "FAILED"
     try:
-        with open(report.csv_path, "w", newline="", encoding="utf-8") as csv_file:  # noqa: ASYNC230
+        with open(scratch_csv, "w", newline="", encoding="utf-8") as csv_file:  # noqa: ASYNC230
             recorder = _Recorder(ctx, report, csv_file)
             with console.status("reading WeChat's bill and the day's local records"), phases("load"):
                 bill = await _both(_download_and_read(ctx, scratch, day, workdir / "bill.txt.gz", phases),
@@ -154,6 +177,9 @@ async def run_reconciliation(
             with console.status("recording the discrepancies"), phases("record"):
                 await _compare(ctx, scratch, bill, report, recorder)
                 await recorder.flush()
+        if csv_path:
+            shutil.move(scratch_csv, csv_path)
+            report.csv_path = csv_path
         status = "DISCREPANCIES" if report.unresolved else "CLEAN"
     finally:
         scratch.close()
@@ -165,7 +191,7 @@ async def run_reconciliation(
                 stored.bill_rows = report.bill_rows
                 stored.discrepancies = report.discrepancies
                 stored.unresolved = report.unresolved
-                stored.summary = {"by_kind": report.by_kind, "csv": report.csv_path}
+                stored.summary = {"by_kind": report.by_kind, "csv": report.csv_path or None}
                 stored.finished_at = utc(ctx.clock())
         scratch_dir.cleanup()
     return report
@@ -329,11 +355,13 @@ def print_report(console: Console, report: Report) -> None:
                       "yes" if d.resolved else "[red]no[/]", d.detail)  # fmt: skip
     console.print(table)
     if report.discrepancies > len(report.shown):
-        console.print(f"… and {report.discrepancies - len(report.shown)} more in {report.csv_path}")
+        where = report.csv_path or f"GET /api/v1/admin/reconciliations/{report.run_id} (or run again with --csv FILE)"
+        console.print(f"… and {report.discrepancies - len(report.shown)} more in {where}")
     kinds = ", ".join(f"{k}={v}" for k, v in sorted(report.by_kind.items())) or "none"
     colour = "red" if report.unresolved else "green"
     console.print(f"[{colour}]discrepancies: {report.discrepancies} ({kinds}); unresolved: {report.unresolved}[/]")
-    console.print(f"CSV: {report.csv_path}")
+    if report.csv_path:
+        console.print(f"CSV: {report.csv_path}")
 
 
 async def list_runs(ctx: ServiceContext, *, limit: int) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silverpay.beijing import format_beijing
 from silverpay.clock import utc
+from silverpay.domain.operators import Operator
 from silverpay.domain.orders import REFUNDABLE, OrderStatus
 from silverpay.domain.refunds import RefundStatus, check_refund, status_after_refunds
 from silverpay.errors import Conflict, NotFound, UpstreamError, UpstreamRejected, UpstreamUnavailable
@@ -71,8 +72,15 @@ def _replay(refund: Refund, request_hash: str) -> RefundCreated:
 
 
 async def create_refund(
-    ctx: ServiceContext, order_id: int, amount_fen: int, reason: str, idempotency_key: str | None
+    ctx: ServiceContext,
+    order_id: int,
+    amount_fen: int,
+    reason: str,
+    idempotency_key: str | None,
+    actor: Operator | None = None,
 ) -> RefundCreated:
+    """Reserve and submit a refund; ``actor`` (who asked) is an ``operator.refund`` event of the order,
+    written with the refund."""
     request_hash = _hash(order_id, amount_fen, reason)
     try:
         async with ctx.sessions.begin() as db, CoreLedger.joining(await db.connection()) as tx:
@@ -99,6 +107,10 @@ async def create_refund(
             await db.flush()
             tx.event(order, "refund.created", {"out_refund_no": refund.out_refund_no, "amount_fen": amount_fen},
                      now=utc(now))  # fmt: skip
+            if actor is not None:
+                action = {**actor.audit(), "out_refund_no": refund.out_refund_no, "amount_fen": amount_fen,
+                          "reason": reason}  # fmt: skip
+                tx.event(order, "operator.refund", action, now=utc(now))
     except IntegrityError:
         if not idempotency_key:
             raise

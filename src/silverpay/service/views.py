@@ -16,7 +16,7 @@ class OrderFields(Protocol):
     @property
     def out_trade_no(self) -> str: ...
     @property
-    def product_id(self) -> int: ...
+    def product_id(self) -> int | None: ...
     @property
     def quantity(self) -> int: ...
     @property
@@ -44,7 +44,8 @@ def user_view(user: User) -> dict[str, Any]:
 
 
 def product_view(product: Product) -> dict[str, Any]:
-    return {"id": product.id, "name": product.name, "price_fen": product.price_fen, "active": product.active}
+    return {"id": product.id, "name": product.name, "price_fen": product.price_fen, "active": product.active,
+            "auto_ship_virtual": product.auto_ship_virtual}  # fmt: skip
 
 
 def order_view(order: OrderFields) -> dict[str, Any]:

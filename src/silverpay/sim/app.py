@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
 
+from silverpay.offline_docs import offline_docs_app
 from silverpay.sim import control, login, v2_wire, v3_wire
 from silverpay.sim.config import SimConfig
 from silverpay.sim.mp import control as mp_control
@@ -31,7 +33,7 @@ def create_sim_app(config: SimConfig, *, http: httpx.AsyncClient | None = None) 
             await asyncio.gather(*tasks, return_exceptions=True)
             await sim.aclose()
 
-    app = FastAPI(
+    app = offline_docs_app(  # /docs and /redoc work with no internet
         title="silverpay WeChat simulator",
         description="An offline, stateful imitation of WeChat login, WeChat Pay and the mini-program platform's "
         "shipping management, with a control API.",
@@ -46,4 +48,9 @@ def create_sim_app(config: SimConfig, *, http: httpx.AsyncClient | None = None) 
     app.include_router(control.router(sim))
     app.include_router(mp_wire.router(sim))
     app.include_router(mp_control.router(sim))
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
     return app

@@ -52,7 +52,7 @@ class OrderRow(NamedTuple):
     id: int
     out_trade_no: str
     user_id: int
-    product_id: int
+    product_id: int | None
     quantity: int
     amount_fen: int
     description: str

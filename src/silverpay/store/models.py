@@ -63,6 +63,7 @@ class Product(Base):
     price_fen: Mapped[int] = mapped_column(BigInteger)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    auto_ship_virtual: Mapped[bool] = mapped_column(Boolean, default=False)  # virtual goods: shipped on payment
 
 
 class Order(Base):
@@ -72,7 +73,7 @@ class Order(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))  # None: made by the payments API
     quantity: Mapped[int] = mapped_column(Integer)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     description: Mapped[str] = mapped_column(String(127))
@@ -218,3 +219,11 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# The tables of later features, each in its own module, registered on Base when this one is imported.
+from silverpay.store import (  # noqa: E402
+    models_console,  # noqa: F401
+    models_integration,  # noqa: F401
+    models_shipping,  # noqa: F401
+)

@@ -16,8 +16,17 @@ function wording(status, sheet) {
   return { icon: 'waiting', headline: 'Waiting for WeChat Pay', detail: 'WeChat has not confirmed a payment yet.' }
 }
 
+const SHIPMENT_TEXT = {
+  NOT_SHIPPED: 'Not shipped yet',
+  SHIPPING_SUBMITTED: 'Shipping being recorded',
+  SHIPPED: 'Shipped',
+  RECEIVED: 'Receipt confirmed',
+  SETTLED: 'Complete',
+}
+
 Page({
-  data: { order: null, icon: 'waiting', headline: '', detail: '', notice: '', error: '', refreshing: false },
+  data: { order: null, icon: 'waiting', headline: '', detail: '', notice: '', error: '', refreshing: false,
+    shipment: null, shipmentText: '' },
 
   // notice: an error code from the page before (e.g. ORDER_ALREADY_PAID when another tab paid).
   onLoad({ id, sheet, notice }) {
@@ -32,6 +41,7 @@ Page({
     try {
       const order = await client.confirm(this.id)
       this.setData({ order: orderView(order, lang), error: '', ...wording(order.status, this.sheet) })
+      if (order.status === 'PAID' || order.status === 'PARTIALLY_REFUNDED') this.showShipment(await client.shipment(order))
     } catch (error) {
       this.setData({ error: describe(error, lang) })
     } finally {
@@ -41,6 +51,32 @@ Page({
 
   onRefresh() {
     return this.refresh()
+  },
+
+  showShipment(shipment) {
+    this.setData({ shipment, shipmentText: SHIPMENT_TEXT[shipment.state] || shipment.state })
+  },
+
+  // WeChat's own confirm-receipt page; whatever it answers, the server then asks WeChat (get_order).
+  onConfirmReceipt: exclusive('receipt', async function () {
+    this.confirming = true
+    try {
+      const { shipment } = await client.confirmReceipt(this.data.shipment)
+      this.showShipment(shipment)
+    } catch (error) {
+      this.setData({ error: describe(error, lang) })
+    }
+  }),
+
+  // Back from weappOrderConfirm (App.onShow's referrerInfo names it): re-check with the server.
+  async onShow() {
+    if (!this.confirming || !this.data.shipment) return
+    this.confirming = false
+    try {
+      this.showShipment(await client.shipment(this.id, { refresh: true }))
+    } catch (error) {
+      this.setData({ error: describe(error, lang) })
+    }
   },
 
   onPayAgain() {

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from silverpay.api.deps import Context, UserId
 from silverpay.api.openapi import error_responses
 from silverpay.api.schemas import OrderCreate, OrderOut, PathId, PayParamsOut, Text
-from silverpay.service import orders, payments
+from silverpay.service import orders, payments, shipping
 
 router = APIRouter(prefix="/api/v1/orders", tags=["mini-program"], responses=error_responses(401))
 IdempotencyKey = Annotated[Text | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)]
@@ -52,3 +52,17 @@ async def confirm(order_id: PathId, ctx: Context, user_id: UserId) -> dict[str, 
 async def cancel(order_id: PathId, ctx: Context, user_id: UserId) -> dict[str, Any]:
     """Close the order at WeChat, then here; if WeChat says it was paid, it becomes PAID instead."""
     return await payments.cancel(ctx, user_id, order_id)
+
+
+@router.get("/{order_id}/shipment", responses=error_responses(404))
+async def get_shipment(order_id: PathId, ctx: Context, user_id: UserId) -> dict[str, Any]:
+    """The order's shipping state for the buyer's order page, with the `transaction_id`
+    `wx.openBusinessView({businessType: 'weappOrderConfirm'})` needs when `can_confirm_receipt`."""
+    return await shipping.buyer_shipment(ctx, user_id, order_id)
+
+
+@router.post("/{order_id}/shipment/refresh", responses=error_responses(404))
+async def refresh_shipment(order_id: PathId, ctx: Context, user_id: UserId) -> dict[str, Any]:
+    """Call after the buyer confirmed receipt (`openBusinessView` succeeded): the server asks WeChat
+    (`get_order`) and answers with the shipment as WeChat's record makes it."""
+    return await shipping.buyer_shipment(ctx, user_id, order_id, refresh_first=True)

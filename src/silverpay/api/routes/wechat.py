@@ -9,14 +9,17 @@ not ours to describe), since they are the busiest paths. The service answers an
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from silverpay import metrics
 from silverpay.api.limits import BodyTimeout, BodyTooLarge
-from silverpay.service import notifications
+from silverpay.errors import NotFound, NotificationRejected
+from silverpay.service import mp_events, notifications
 from silverpay.service.context import ServiceContext
 from silverpay.service.notifications import Ack
 from silverpay.wechat.v2 import xml
@@ -39,35 +42,72 @@ def v3_reply(ack: Ack, *, status: int = 400) -> Response:
     return Response(dumps({"code": "FAIL", "message": ack.message}), status_code=status, media_type="application/json")
 
 
-async def _receive(request: Request, kind: str) -> Ack:
+async def _receive(request: Request, kind: str, api_version: str) -> Ack:
+    """The notification handled, counted by outcome and timed from arrival to answer."""
     ctx: ServiceContext = request.app.state.ctx
+    started = time.perf_counter()
+    outcome = "error"
     try:
-        body = await request.body()  # capped and timed by api.limits.BodyLimits
-    except (BodyTooLarge, BodyTimeout):
-        body = b""  # too large or too slow: verification fails and the rejection is recorded
-    return await notifications.receive(ctx, request.headers, body, kind=kind)
+        try:
+            body = await request.body()  # capped and timed by api.limits.BodyLimits
+        except (BodyTooLarge, BodyTimeout):
+            body = b""  # too large or too slow: verification fails and the rejection is recorded
+        ack = await notifications.receive(ctx, request.headers, body, kind=kind)
+        outcome = "accepted" if ack.accepted else metrics.outcome_label(ack.message)
+        return ack
+    finally:
+        metrics.SETTLE_SECONDS.labels(api_version).observe(time.perf_counter() - started)
+        metrics.NOTIFICATIONS.labels(api_version, kind, outcome).inc()
 
 
 async def notify_v2(request: Request) -> Response:
     """WeChat Pay v2 payment result notification (SPEC §2.10)."""
-    return v2_reply(await _receive(request, "wechat.notify"))
+    return v2_reply(await _receive(request, "wechat.notify", "v2"))
 
 
 async def refund_notify_v2(request: Request) -> Response:
     """WeChat Pay v2 refund result notification, ``req_info`` encrypted (SPEC §2.11)."""
-    return v2_reply(await _receive(request, "wechat.refund_notify"))
+    return v2_reply(await _receive(request, "wechat.refund_notify", "v2"))
 
 
 async def notify_v3(request: Request) -> Response:
     """WeChat Pay v3 notifications (SPEC §3.4): ``TRANSACTION.SUCCESS`` and ``REFUND.*``."""
     try:
-        return v3_reply(await _receive(request, "wechat.notify"))
+        return v3_reply(await _receive(request, "wechat.notify", "v3"))
     except Exception:  # the database, most likely: WeChat will retry, and settlement is idempotent
         log.exception("v3 notification failed")
         return v3_reply(Ack(False, "internal error, retry later"), status=500)
 
 
+async def mp_events_endpoint(request: Request) -> Response:
+    """The mini-program message push: GET is WeChat's URL check (answer ``echostr``), POST a push
+    (answer ``success``; anything else makes WeChat retry)."""
+    ctx: ServiceContext = request.app.state.ctx
+    query = dict(request.query_params)
+    try:
+        if request.method == "GET":
+            return Response(mp_events.url_check(ctx, query), media_type="text/plain")
+        try:
+            body = await request.body()
+        except (BodyTooLarge, BodyTimeout):
+            body = b""
+        ack = await mp_events.receive(ctx, query, body)
+    except NotificationRejected as rejected:
+        log.warning("mp-events URL check refused: %s", rejected.code)
+        return Response("fail", status_code=400, media_type="text/plain")
+    except NotFound as missing:
+        return Response(dumps({"error": {"code": missing.code, "message": missing.message}}), status_code=404,
+                        media_type="application/json")  # fmt: skip
+    if ack.accepted:
+        return Response("success", media_type="text/plain")
+    return Response("fail", status_code=400 if ack.message == "invalid notification" else 503, media_type="text/plain")
+
+
+_mp_events = Route(f"{PREFIX}/mp-events", mp_events_endpoint, methods=["GET", "POST"])
+_mp_events.methods.discard("HEAD")  # type: ignore[union-attr]  # (Starlette adds it to every GET; nobody needs it)
+
 routes = [
+    _mp_events,
     Route(f"{PREFIX}/notify", notify_v2, methods=["POST"]),
     Route(f"{PREFIX}/refund-notify", refund_notify_v2, methods=["POST"]),
     Route(f"{PREFIX}/v3/notify", notify_v3, methods=["POST"]),
@@ -139,7 +179,36 @@ def _v3_operation(summary: str, operation_id: str) -> dict[str, Any]:
     }}  # fmt: skip
 
 
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+_MP_QUERY = [
+    {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+    for name in ("signature", "timestamp", "nonce", "echostr", "encrypt_type", "msg_signature", "openid")
+]
+_MP_RESPONSES = {
+    "400": {"description": "Refused and recorded: signature, decryption or format (`fail`)", "content": _TEXT},
+    "404": {
+        "description": "Message push is not configured (`PUSH_NOT_CONFIGURED`)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    },
+}
+_MP_EVENTS = {
+    "get": {"tags": ["wechat"], "summary": "Message-push URL check: answers `echostr` when the signature verifies",
+            "operationId": "mp_events_check", "parameters": _MP_QUERY,
+            "responses": {"200": {"description": "`echostr`", "content": _TEXT}, **_MP_RESPONSES}},
+    "post": {"tags": ["wechat"], "summary": "Mini-program message push (shipping-management events), plain or safe "
+                                            "mode, JSON or XML",
+             "operationId": "mp_events_push", "parameters": _MP_QUERY,
+             "requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"type": "object"}},
+                 "text/xml": {"schema": {"type": "object", "xml": {"name": "xml"}}}}},
+             "responses": {"200": {"description": "`success`: WeChat stops retrying", "content": _TEXT},
+                           **_MP_RESPONSES,
+                           "503": {"description": "Not checked with get_order yet (`fail`): WeChat retries",
+                                   "content": _TEXT}}},
+}  # fmt: skip
+
 OPENAPI_PATHS: dict[str, Any] = {
+    f"{PREFIX}/mp-events": _MP_EVENTS,
     f"{PREFIX}/notify": _v2_operation("WeChat Pay v2 payment notification (SPEC §2.10)", _V2_FIELDS, "notify_v2"),
     f"{PREFIX}/refund-notify": _v2_operation("WeChat Pay v2 refund notification, `req_info` encrypted (SPEC §2.11)",
                                              _V2_REFUND_FIELDS, "refund_notify_v2"),

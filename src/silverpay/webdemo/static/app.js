@@ -439,6 +439,7 @@ function resultScreen(order) {
       h('div', { class: 'amount' }, yuan(order.amount_fen)),
       h('div', { class: 'muted' }, detail)),
     orderRows(order),
+    order.status === 'PAID' || order.status === 'PARTIALLY_REFUNDED' ? shipmentCard(order) : null,
     h('div', { class: 'truth' }, ...truth),
     h('div', { class: 'actions' },
       open ? h('button', { class: 'btn btn-primary', id: 'pay-again', onclick: () => pay(order) }, 'Pay now') : null,
@@ -447,6 +448,48 @@ function resultScreen(order) {
       h('button', { class: 'btn', id: 'to-orders', onclick: () => go('#/orders') }, 'My orders'),
       h('button', { class: 'btn', id: 'to-shop', onclick: () => go('#/shop') }, 'Continue shopping')),
   ])
+}
+
+// ---------------------------------------------------------------- shipping (WeChat holds the money until receipt)
+
+const SHIPMENT_TEXT = {
+  NOT_SHIPPED: 'Not shipped yet',
+  SHIPPING_SUBMITTED: 'Shipping being recorded',
+  SHIPPED: 'Shipped',
+  RECEIVED: 'Receipt confirmed',
+  SETTLED: 'Complete: funds settled',
+}
+
+/** The order's shipping, loaded after the page; "Confirm receipt" once it is shipped. */
+function shipmentCard(order) {
+  const title = () => h('span', {}, 'Shipping')
+  const card = h('div', { class: 'mp-card rows', id: 'shipment', 'data-state': '' },
+    h('div', { class: 'row' }, title(), h('span', { class: 'muted' }, 'loading…')))
+  const fill = (shipment) => {
+    card.dataset.state = shipment.state
+    card.replaceChildren(
+      h('div', { class: 'row' }, title(), h('span', { id: 'shipment-state' }, SHIPMENT_TEXT[shipment.state] || shipment.state)),
+      ...shipment.parcels.map((p) => h('div', { class: 'row' },
+        h('span', { class: 'muted' }, p.tracking_no ? `${p.express_company} ${p.tracking_no}` : 'Delivered in the app'),
+        h('span', {}, p.item_desc))),
+      ...(shipment.can_confirm_receipt
+        ? [h('button', { class: 'btn btn-primary', id: 'confirm-receipt', onclick: () => confirmReceipt(shipment, fill) },
+          'Confirm receipt')]
+        : []))
+  }
+  client.shipment(order).then(fill, (error) => {
+    card.replaceChildren(h('div', { class: 'row' }, title(), h('span', { class: 'muted' }, report(error))))
+  })
+  return card
+}
+
+/** WeChat's confirmation page (the simulator here), then the server asks WeChat: its answer is shown. */
+function confirmReceipt(shipment, fill) {
+  return busy(async () => {
+    const { shipment: fresh, errMsg } = await client.confirmReceipt(shipment)
+    fill(fresh)
+    toast(`wx.openBusinessView answered “${errMsg}”; WeChat's record says: ${SHIPMENT_TEXT[fresh.state] || fresh.state}`)
+  })
 }
 
 function ordersScreen(orders) {
@@ -495,7 +538,9 @@ function notificationRow(a) {
   return h('li', { class: current ? 'current' : '', 'data-out-trade-no': a.out_trade_no, 'data-outcome': outcome,
     title: name, 'aria-label': name },
     h('span', { class: 'time' }, time),
-    h('span', { class: 'what' }, h('code', {}, a.out_trade_no), dropped ? ' never sent' : ` · attempt ${a.attempt}`),
+    // (kind mp_push: a mini-program message push to the service's mp-events, e.g. a shipping event)
+    h('span', { class: 'what' }, h('code', {}, a.kind === 'mp_push' ? `message push ${a.out_trade_no || ''}` : a.out_trade_no),
+      dropped ? ' never sent' : ` · attempt ${a.attempt}`),
     h('span', { class: `tag ${tag}` }, label))
 }
 

@@ -2,6 +2,7 @@
 // for wx.request and by the simulator's control API for what WeChat itself would do.
 //   wx.login          → POST {simBase}/sim/v1/login   (a one-time code for the simulated user)
 //   wx.requestPayment → the page's own payment sheet, then POST {simBase}/sim/v1/pay
+//   wx.openBusinessView({ businessType: 'weappOrderConfirm' }) → POST {simBase}/sim/v1/confirm-receipt
 //   storage           → localStorage (which throws when full or disabled: reads answer null, writes are dropped)
 
 const WX_USER_KEY = 'silverpay.demo.wxuser'
@@ -108,6 +109,15 @@ export function browserWx({ simBase, appid, choose, settled = () => {}, onCall =
       return { code: data.code, errMsg: 'login:ok' }
     },
 
+    async openBusinessView({ businessType, extraData = {} }) {
+      if (businessType !== 'weappOrderConfirm') throw { errMsg: `openBusinessView:fail unsupported ${businessType}` }
+      // WeChat's confirmation page: the buyer taps "confirm receipt" there.
+      const { status, data } = await simPost('/sim/v1/confirm-receipt', { transaction_id: extraData.transaction_id })
+      const ok = status === 200
+      onCall({ kind: 'wx', label: 'wx.openBusinessView weappOrderConfirm', status: ok ? 'confirmed' : status, ok })
+      if (!ok) throw { errMsg: `openBusinessView:fail ${(data && data.detail) || `HTTP ${status}`}` }
+      return { errMsg: 'openBusinessView:ok' }
+    },
     async requestPayment(params) {
       const outcome = await choose(params)
       let answer

@@ -55,6 +55,7 @@ class PlatformKeys:
         self._lock = asyncio.Lock()
         self._last_refresh: float | None = None
         self.refreshes = 0  # downloads attempted, for tests and operators
+        self.certificate_expiry: dict[str, float] = {}  # serial → expire_time of downloaded certificates
 
     @property
     def serials(self) -> frozenset[str]:
@@ -112,5 +113,7 @@ class PlatformKeys:
         except SilverpayError as error:  # unreachable, unreadable, not ours: keep what we hold
             log.warning("platform certificate download failed: %s %s", error.code, error.message)
             return
-        added = trust_certificates(self._verifier, certificates, now=wall)
+        valid = [c for c in certificates if c.is_valid_at(wall)]
+        added = trust_certificates(self._verifier, valid, now=wall)
+        self.certificate_expiry.update(zip(added, (c.expires_at for c in valid), strict=True))
         log.info("platform certificates refreshed: %s", ", ".join(added) or "none valid now")
