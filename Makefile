@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/silverpay demo
 
 # The suite waits on sockets and databases more than it computes: three worker processes (pytest-xdist)
-# keep two cores busy. e2e tests sharing processes stay on one worker (xdist_group, tests/conftest.py).
+# keep two cores busy. e2e tests sharing processes stay on one worker (tests/worker_groups.py).
 PYTEST_WORKERS ?= 3
 
 test: $(STAMP) lint typecheck

@@ -16,7 +16,7 @@ from silverpay.wechat.v2 import xml
 from tests.service_harness import Harness, running_harness
 from tests.sim_seed import choose, sim_seed
 
-pytest_plugins = ["tests.databases", "tests.cli_env"]
+pytest_plugins = ["tests.databases", "tests.cli_env", "tests.worker_groups"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,22 +35,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_configure_node(node: Any) -> None:
     """pytest-xdist: every worker takes the controller's seed."""
     node.workerinput["sim_seed"] = sim_seed()
-
-
-SHARED_STACKS = ("stack", "shop")  # module-scoped fixtures, one set of processes per parameter
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """pytest-xdist: the tests of an e2e module that share processes run on one worker (a group per
-    module and stack), so each set of processes starts once in the run, not once per worker."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if item.get_closest_marker("e2e") is None:
-            continue
-        callspec = getattr(item, "callspec", None)
-        stack = [str(callspec.params[name]) for name in SHARED_STACKS if callspec and name in callspec.params]
-        item.add_marker(pytest.mark.xdist_group("-".join([item.path.stem, *stack])))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
