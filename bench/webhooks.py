@@ -122,7 +122,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=3000, help="notifications (so order.paid events) in the round")
     parser.add_argument("--concurrency", type=int, default=32, help="wrk connections for the notifications")
-    parser.add_argument("--webhook-concurrency", type=int, default=64, help="SILVERPAY_WEBHOOK_CONCURRENCY")
+    parser.add_argument(
+        "--webhook-concurrency", type=int, default=16, help="SILVERPAY_WEBHOOK_CONCURRENCY (the default)"
+    )
     parser.add_argument("--database-url", default=os.environ.get("SILVERPAY_BENCH_POSTGRES_URL", notify.DEFAULT_SERVER))
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="silverpay-bench-webhooks-"))

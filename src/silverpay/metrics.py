@@ -67,6 +67,8 @@ class Snapshot:
     refunds_processing_oldest_s: float = 0.0
     needs_review: int = 0
     discrepancies_open: int = 0
+    workers_live: int = 0
+    worker_heartbeat_age_s: float | None = None  # None: no worker has written a heartbeat
 
 
 class _SnapshotCollector(Collector):
@@ -78,6 +80,12 @@ class _SnapshotCollector(Collector):
         orders = GaugeMetricFamily("silverpay_orders", "Orders by status", labels=["status"])
         for status, count in sorted(s.orders_by_status.items()):
             orders.add_metric([status], count)
+        heartbeat = GaugeMetricFamily(
+            "silverpay_worker_heartbeat_age_seconds",
+            "Seconds since the latest worker heartbeat (absent when none was ever written)",
+        )
+        if s.worker_heartbeat_age_s is not None:
+            heartbeat.add_metric([], s.worker_heartbeat_age_s)
         return [
             orders,
             GaugeMetricFamily("silverpay_sweep_backlog", "PAYING orders due for a query by the sweeper",
@@ -94,6 +102,9 @@ class _SnapshotCollector(Collector):
             GaugeMetricFamily("silverpay_reconciliation_discrepancies_open",
                               "Unresolved discrepancies of the latest reconciliation run of each day",
                               value=s.discrepancies_open),
+            GaugeMetricFamily("silverpay_workers_live", "Workers whose heartbeat is recent (within three beats)",
+                              value=s.workers_live),
+            heartbeat,
         ]  # fmt: skip
 
 

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from silverpay.sim.config import DEMO_ADMIN_TOKEN
 from tests.browser.test_web_demo import ARTIFACTS, Contexts, browser, contexts
 from tests.e2e.processes import free_port, stop
 from tests.notify_bodies import notification
+from tests.waiting import until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -63,11 +63,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         proc = subprocess.Popen([sys.executable, "-m", "silverpay", "demo", *args], stdout=log,
                                 stderr=subprocess.STDOUT, env=env, cwd=workdir)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not OWNER_LINE.search(text := log_path.read_text(encoding="utf-8", errors="replace")):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"silverpay demo did not print the console's sign-in:\n{text}")
-            time.sleep(0.1)
+
+        def log_text() -> str:
+            return log_path.read_text(encoding="utf-8", errors="replace")
+
+        until(lambda: OWNER_LINE.search(log_text()), 60, unless=lambda: proc.poll() is not None,
+              detail=lambda: f"silverpay demo did not print the console's sign-in:\n{log_text()}")  # fmt: skip
+        text = log_text()
         console, owner, paid = CONSOLE_LINE.search(text), OWNER_LINE.search(text), PAID_LINE.search(text)
         assert console and owner and paid, text
         yield Demo(console.group(1), console.group(1).removesuffix("/console/"), (owner.group(1), owner.group(2)),
@@ -99,13 +101,16 @@ def sign_out(page: Page) -> None:
     assert "/console/login" in page.url
 
 
-def find_order(page: Page, out_trade_no: str) -> None:
+def find_order(page: Page, out_trade_no: str, screenshot: str = "") -> None:
     page.click("header.top nav a[href='/console/orders']")
     page.fill("input[name=q]", out_trade_no)
-    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # htmx swaps the results and pushes the search into the address
+    page.wait_for_url(f"**q={out_trade_no}**")
     row = page.locator(f"tr[data-out-trade-no='{out_trade_no}']")
     row.wait_for()
     assert page.locator("tbody tr[data-out-trade-no]").count() == 1
+    if screenshot:
+        shot(page, screenshot)
     row.locator("a").first.click()
     page.wait_for_selector(f"h1:has-text('{out_trade_no}')")
 
@@ -127,8 +132,7 @@ def test_finance_refunds_and_resolves_a_viewer_may_not(demo: Demo, contexts: Con
     assert page.locator("html").get_attribute("lang") == "zh-CN"  # Chinese by default
     page.click("header.top .who a[lang=en]")  # the language switch
     page.wait_for_selector("html[lang=en]")
-    find_order(page, demo.out_trade_no)
-    shot(page, "orders-search-1280")
+    find_order(page, demo.out_trade_no, screenshot="orders-search-1280")
 
     # The timeline: the payment's notification, verified, and the status change to PAID; times in
     # the browser's zone, named.
@@ -138,6 +142,12 @@ def test_finance_refunds_and_resolves_a_viewer_may_not(demo: Demo, contexts: Con
     assert page.locator(".badge.s-review").count() == 1
     paid = f"¥{demo.amount_fen // 100:,}.{demo.amount_fen % 100:02d}"
     assert page.inner_text("#refundable") == paid
+
+    # Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "content"
 
     # Refund part of it, as finance.
     page.fill("input[name=amount]", "1.00")

@@ -88,8 +88,9 @@ def shots(page: Page, name: str) -> None:
 def test_swagger_ui_renders_offline(offline: tuple[Page, list[str]], servers: dict[str, Process], server: str) -> None:
     page, refused = offline
     base = servers[server].base_url
-    page.goto(base + "/")  # `/` leads to the docs
-    assert page.url == base + "/docs"
+    page.goto(base + "/")  # the simulator's `/` leads to its docs, the service's to the console
+    assert page.url == (base + "/docs" if server == "sim" else base + "/console/login?next=/console/orders")
+    page.goto(base + "/docs")
     page.wait_for_selector(".opblock")
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     expected = "/api/v1/orders" if server == "service" else "/sim/v1/login"
@@ -106,8 +107,9 @@ def test_the_service_docs_can_be_authorized(offline: tuple[Page, list[str]], ser
     dialog = page.locator(".dialog-ux")
     dialog.wait_for()
     text = dialog.inner_text()
-    assert "UserToken" in text and "AdminToken" in text and "Bearer" in text
-    assert page.locator(".dialog-ux input[type=text], .dialog-ux input[type=password]").count() == 2
+    schemes = ("UserToken", "AdminToken", "OperatorSession", "ApiKey")  # shopper, machine, person, merchant backend
+    assert all(name in text for name in schemes) and "Bearer" in text
+    assert page.locator(".dialog-ux input[type=text], .dialog-ux input[type=password]").count() == len(schemes)
     assert refused == []
 
 

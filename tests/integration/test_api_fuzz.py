@@ -1,5 +1,5 @@
 """API fuzzing: schemathesis generates requests from the service's own OpenAPI document, for every
-operation, with a shopper's token and with the operator's, and every answer is checked against
+operation, with a shopper's token, the operator's and a merchant backend's API key, and every answer is checked against
 the document: no 5xx, every status code, content type, header and body documented.
 
 The service runs in-process with the simulator behind it (tests.service_harness) on a fresh
@@ -41,6 +41,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.databases import BACKENDS, emptied
+from tests.merchant import api_key, payment_body
 from tests.service_harness import ADMIN, SERVICE, Harness, running_harness
 
 SEED = 20261127
@@ -167,7 +168,14 @@ async def _world(h: Harness) -> tuple[dict[str, str], dict[str, list[int]]]:
     paid = await h.paid_order(alice, price_fen=5000)
     await h.api.post("/api/v1/wechat/notify", content=b"")  # a recorded rejection in the history
     known = {"order_id": [unpaid["id"], paid["id"]], "product_id": [unpaid["product_id"], paid["product_id"]]}
-    return {"shopper": alice.token, "operator": ADMIN["Authorization"].removeprefix("Bearer ")}, known
+    key = await api_key(h)  # a merchant backend's API key, and one payment of its own
+    payment = await h.api.post("/api/v1/payments", json=payment_body(alice.openid), headers=key)
+    hook = await h.api.post("/api/v1/admin/webhook-endpoints", json={"url": "http://merchant.test/hooks",
+                            "events": ["*"]}, headers=ADMIN)  # fmt: skip
+    known |= {"payment_id": [payment.json()["id"]], "endpoint_id": [hook.json()["id"]]}
+    tokens = {"shopper": alice.token, "operator": ADMIN["Authorization"].removeprefix("Bearer "),
+              "api key": key["Authorization"].removeprefix("Bearer ")}  # fmt: skip
+    return tokens, known
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str]]:

@@ -126,8 +126,9 @@ async def test_health_reports_what_is_stored_and_what_is_missing(svc: Harness) -
     assert health["wechat"]["calls_last_hour"] == 2 and health["wechat"]["failed_last_hour"] == 1
     assert health["wechat"]["error_rate_last_hour"] == 0.5
     assert health["reconciliation"] == {"last_clean_day": None, "last_finished_day": None}
-    assert health["worker"] == {"heartbeat_at": None}
-    assert any("heartbeat" in m for m in health["missing"])
+    assert health["worker"] == {"state": "none", "heartbeat_at": None, "age_s": None, "live_within_s": 30.0,
+                                "workers": [], "stale_workers": 0}  # fmt: skip
+    assert health["missing"] == ["platform certificate expiry: WeChat Pay v2 signs with the API key, no certificate"]
 
 
 async def test_health_names_v3_platform_keys(database_url: str) -> None:

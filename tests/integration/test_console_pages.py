@@ -4,10 +4,12 @@ show what the service knows."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from silverpay.beijing import BEIJING
 from tests.console import PASSWORD, client, create_operator, signed_in
 from tests.notify_bodies import notification
 from tests.service_harness import Harness
@@ -81,8 +83,13 @@ async def test_finance_refunds_a_viewer_cannot(svc: Harness) -> None:
         no_reason = await finance.client.post(f"/console/orders/{order['id']}/refund", data={**form, "reason": " "},
                                               headers={"HX-Request": "true"})  # fmt: skip
         assert no_reason.status_code == 400 and "reason" in no_reason.text and "<html" not in no_reason.text
+        key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
+        assert key is not None
+        form["idempotency_key"] = key.group(1)
         done = await finance.client.post(f"/console/orders/{order['id']}/refund", data=form)
         assert done.status_code == 303
+        twice = await finance.client.post(f"/console/orders/{order['id']}/refund", data=form)  # a double click
+        assert twice.status_code == 303
     detail = await svc.admin_order(order["id"])
     assert [(r["amount_fen"], r["reason"]) for r in detail["refunds"]] == [(350, "damaged cup")]
 
@@ -188,3 +195,54 @@ async def test_products_by_the_owner_only(svc: Harness) -> None:
         assert priced.status_code == off.status_code == 303
     listed = (await svc.api.get("/api/v1/products")).json()
     assert all(p["name"] != "Oolong tea" for p in listed)  # inactive: not offered to shoppers
+
+
+async def test_finance_reruns_a_days_reconciliation(svc: Harness) -> None:
+    await paid_order(svc)
+    await svc.advance(86400)  # the payment's day is over: WeChat has its bill
+    yesterday = (datetime.fromtimestamp(svc.clock(), BEIJING).date() - timedelta(days=1)).isoformat()
+    async with signed_in(svc, "viewer") as viewer:
+        page = await viewer.get("/console/reconciliation")
+        refused = await viewer.client.post("/console/reconciliation/run",
+                                           data={"csrf_token": csrf_in(page.text), "date": yesterday})  # fmt: skip
+        assert refused.status_code == 403
+    async with signed_in(svc, "finance") as finance:
+        page = await finance.get("/console/reconciliation")
+        csrf = {"csrf_token": csrf_in(page.text)}
+        today = await finance.client.post("/console/reconciliation/run",
+                                          data={**csrf, "date": datetime.fromtimestamp(svc.clock(), BEIJING)
+                                                .date().isoformat()}, headers={"HX-Request": "true"})  # fmt: skip
+        assert today.status_code == 400 and "before today" in today.text
+        ran = await finance.client.post("/console/reconciliation/run", data={**csrf, "date": yesterday})
+        assert ran.status_code == 303 and ran.headers["location"].startswith("/console/reconciliation?run=")
+        shown = await finance.get(ran.headers["location"])
+        assert f">{yesterday}</a>" in shown.text and "s-CLEAN" in shown.text
+
+
+async def test_an_idle_session_leads_back_to_sign_in_and_errors_are_pages(svc: Harness) -> None:
+    async with signed_in(svc, "viewer") as viewer:
+        missing = await viewer.get("/console/orders/987654")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+        assert "ORDER_NOT_FOUND" in missing.text
+        beyond = await viewer.get(f"/console/orders/{2**64}")
+        assert beyond.status_code == 404 and beyond.headers["content-type"].startswith("text/html")
+        assert (await viewer.get("/console/reconciliation?run=0")).status_code == 422
+        await svc.advance(3 * 3600)  # past the idle timeout
+        ended = await viewer.get("/console/orders")
+        assert ended.status_code == 303 and ended.headers["location"] == "/console/login?next=/console/orders&expired=1"
+        htmx = await viewer.get("/console/orders", headers={"HX-Request": "true"})
+        assert htmx.status_code == 204 and htmx.headers["hx-redirect"].startswith("/console/login?next=/console/orders")
+        page = await viewer.get(ended.headers["location"])
+        assert "会话已结束" in page.text
+
+
+async def test_repeated_failed_sign_ins_lock_with_a_clear_message(svc: Harness) -> None:
+    account = await create_operator(svc, "viewer")
+    async with client(svc) as c:
+        answers = [await console_login(c, account["email"], "wrong password!") for _ in range(5)]
+        assert [a.status_code for a in answers[:4]] == [401] * 4
+        locked = answers[4]
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+        assert "too many failed sign-ins" in locked.text
+        still = await console_login(c, account["email"])  # the right password does not open the lock early
+        assert still.status_code == 429 and "silverpay_session" not in still.headers.get("set-cookie", "")

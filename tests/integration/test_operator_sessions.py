@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
+from silverpay.errors import Throttled, Unauthorized
+from silverpay.service import operators
 from silverpay.service.operators import session_id
 from tests.console import PASSWORD, client, create_operator, signed_in
 from tests.service_harness import ADMIN, Harness, running_harness
@@ -141,6 +147,52 @@ async def test_an_account_locks_after_repeated_failures(svc: Harness) -> None:
         svc.clock.offset += lock_s + 1
         assert (await attempt(PASSWORD))[0] == 200
         assert (await attempt("wrong password"))[:2] == (401, "LOGIN_FAILED")  # success reset the count
+
+
+async def test_parallel_wrong_guesses_stop_at_the_limit(svc: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each attempt is counted (under the throttle rows' lock) before its password is looked at:
+    guesses sent all at once get no more verifications than one after another would."""
+    account = await create_operator(svc, "owner")
+    limit = svc.settings.console_login_max_failures
+    ctx = svc.api._transport.app.state.ctx  # type: ignore[attr-defined]
+    verified = 0
+    real_verify = operators.verify_password
+
+    async def counted_verify(password_hash: str, password: str) -> bool:
+        nonlocal verified
+        verified += 1
+        return await real_verify(password_hash, password)
+
+    monkeypatch.setattr(operators, "verify_password", counted_verify)
+    barrier = asyncio.Barrier(limit + 5)
+
+    async def guess(n: int) -> str:
+        await barrier.wait()
+        try:
+            await operators.login(ctx, account["email"], f"wrong guess {n}", "198.51.100.7")
+        except (Unauthorized, Throttled) as error:
+            return error.code
+        return "SIGNED_IN"
+
+    codes = await asyncio.gather(*(guess(n) for n in range(limit + 5)))
+    assert verified == limit
+    assert sorted(codes) == sorted(["LOGIN_FAILED"] * (limit - 1) + ["LOGIN_LOCKED"] * 6)
+    with pytest.raises(Throttled):  # locked: the right password is not even looked at
+        await operators.login(ctx, account["email"], PASSWORD, "198.51.100.7")
+    assert verified == limit
+    svc.clock.offset += svc.settings.console_login_lock_s + 1
+    assert (await operators.login(ctx, account["email"], PASSWORD, "198.51.100.7")).operator.email == account["email"]
+
+
+async def test_a_right_password_does_not_count_against_the_address(database_url: str) -> None:
+    async with running_harness(database_url, console_login_ip_max_failures=3) as h:
+        account = await create_operator(h, "viewer")
+        ctx = h.api._transport.app.state.ctx  # type: ignore[attr-defined]
+        for _ in range(5):
+            await operators.login(ctx, account["email"], PASSWORD, "198.51.100.8")
+        with pytest.raises(Unauthorized):
+            await operators.login(ctx, account["email"], "wrong", "198.51.100.8")
+        await operators.login(ctx, account["email"], PASSWORD, "198.51.100.8")
 
 
 async def test_an_address_locks_after_failures_across_accounts(database_url: str) -> None:

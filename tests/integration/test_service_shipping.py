@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from silverpay.service import shipping
+from silverpay.service.context import ServiceContext
 from silverpay.sim.config import DEMO_APPID
 from silverpay.store.models import Order, User
-from silverpay.store.models_shipping import WechatAccessToken
+from silverpay.store.models_shipping import Shipment, WechatAccessToken
 from tests.miniapp import AES_KEY, PUSH_TOKEN
 from tests.service_harness import ADMIN, SERVICE, Harness, Shopper, running_harness
 from tests.waiting import eventually
@@ -199,3 +203,50 @@ async def test_pushes_in_every_mode_and_format_settle_after_get_order(database_u
         await eventually(lambda: _state_is(h, order["id"], "SETTLED"))
         settled = await shipment(h, order["id"])
         assert settled["next_check_at"] is None and settled["received_at"] and settled["settled_at"]
+
+
+async def test_shipment_changes_are_published_as_events(shop: Harness) -> None:
+    _, order = await paid(shop, auto_ship=True)
+    worker = shop.worker()
+    await worker.run_once()  # ships the virtual goods
+    tid = (await shop.admin_order(order["id"]))["transaction_id"]
+    assert (await shop.wx.post("/sim/v1/confirm-receipt", json={"transaction_id": tid})).status_code == 200
+    await eventually(lambda: _state_is(shop, order["id"], "SETTLED"))
+    await worker.publish_events()
+    listed = (await shop.api.get("/api/v1/events", headers=ADMIN)).json()
+    shipments = [e for e in listed if e["type"].startswith("shipment.") and e["data"]["object"]["payment"]["id"]
+                 == order["id"]]  # fmt: skip
+    assert {e["type"] for e in shipments} >= {"shipment.shipped", "shipment.settled"}
+    settled = next(e for e in shipments if e["type"] == "shipment.settled")["data"]["object"]
+    assert settled["object"] == "shipment" and settled["state"] == "SETTLED" and settled["payment"]["status"] == "PAID"
+
+
+async def test_a_poll_finishing_after_a_reship_keeps_the_reships_schedule(
+    shop: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's poll holds its claim while an operator re-ships (and that upload fails, so it is
+    due again in seconds); the poll's bookkeeping must not push the retry out to the poll interval."""
+    _, order = await paid(shop)
+    assert (await ship(shop, order["id"], EXPRESS)).json()["state"] == "SHIPPED"
+    await shop.advance(shop.settings.shipping_poll_s + 1)  # the slow poll is due
+    changed = {**EXPRESS, "parcels": [{**EXPRESS["parcels"][0], "tracking_no": "YT2"}], "use_last_reship": True}
+    real_poll = shipping.poll
+    reshipped: list[dict[str, Any]] = []
+
+    async def poll_while_the_operator_reships(ctx: ServiceContext, claimed: Shipment) -> shipping.Next:
+        outcome = await real_poll(ctx, claimed)  # WeChat read: still shipped
+        await shop.faults(shipping_error_rate=1)  # the re-ship's upload answers "system busy"
+        reshipped.append((await ship(shop, order["id"], changed)).json())
+        return outcome
+
+    monkeypatch.setattr(shipping, "poll", poll_while_the_operator_reships)
+    ctx = shop.api._transport.app.state.ctx  # type: ignore[attr-defined]
+    assert await shipping.poll_due(ctx, limit=10, concurrency=1) == 1
+    assert reshipped[0]["state"] == "SHIPPING_SUBMITTED"  # (its answer was lost: retried soon)
+    after = await shipment(shop, order["id"])
+    assert after["state"] == "SHIPPING_SUBMITTED"
+    retry_at = datetime.fromisoformat(after["next_check_at"]).timestamp()
+    assert retry_at == pytest.approx(shop.clock() + ctx.shipping_retry_delay(0), abs=1)
+    async with ctx.sessions() as db:
+        row = (await db.execute(select(Shipment).where(Shipment.order_id == order["id"]))).scalar_one()
+    assert row.check_attempts == 1 and row.lease_until is None

@@ -407,8 +407,8 @@ async def test_hang_before_or_after_the_effect(harness: SimHarness, after_effect
         await eventually(landed, within_s=5)  # recorded while the caller still waits for an answer
         assert not pending.done()
     else:
-        await asyncio.sleep(0.1)  # the call is asleep in the simulator before doing anything
-        assert not await landed()
+        await eventually(lambda: harness.sim.injector.hanging == 1, within_s=5)  # hanging before doing anything
+        assert not await landed() and not pending.done()
     assert (await pending)["errcode"] == 0
     assert await landed()
 

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from silverpay.jobs.webhook_http import HttpxPoster
-from silverpay.service import webhooks
+from silverpay.service import events, webhooks
 from silverpay.webhooks import verify
-from tests.merchant import api_key, payment_body
+from tests.merchant import api_key, context, payment_body
 from tests.service_harness import ADMIN, Harness
 from tests.waiting import eventually
 
@@ -204,6 +204,10 @@ async def test_endpoint_management_and_event_access(svc: Harness) -> None:
     assert (await svc.api.get("/api/v1/events/evt_999999", headers=ADMIN)).status_code == 404
     assert (await svc.api.delete(f"/api/v1/admin/webhook-endpoints/{hook['id']}", headers=ADMIN)).status_code == 204
     assert (await svc.api.get("/api/v1/admin/webhook-endpoints", headers=ADMIN)).json() == []
+    trail = (await svc.api.get("/api/v1/admin/audit", headers=ADMIN)).json()
+    actions = [a["action"] for a in (trail["actions"] if isinstance(trail, dict) else trail)]
+    assert actions[:3] == ["webhook_endpoint.delete", "webhook_endpoint.update", "webhook_endpoint.create"]
+    assert hook["secret"] not in json.dumps(trail)
 
 
 async def test_deliveries_held_for_a_disabled_endpoint_go_out_when_it_is_enabled(svc: Harness) -> None:
@@ -224,3 +228,39 @@ async def test_deliveries_held_for_a_disabled_endpoint_go_out_when_it_is_enabled
     await svc.api.patch(f"/api/v1/admin/webhook-endpoints/{hook['id']}", json={"enabled": True}, headers=ADMIN)
     await worker.run_webhook_jobs()
     assert len(receiver.requests) == 2 and receiver.requests[-1][0]["id"] == event["id"]
+
+
+async def test_events_are_kept_thirty_days(svc: Harness) -> None:
+    await endpoint(svc)
+    await closed_payments(svc, 2)
+    receiver = Receiver(svc.clock)
+    worker = svc.worker()
+    worker.webhooks = receiver.sender()
+    await worker.run_webhook_jobs()
+    assert len((await svc.api.get("/api/v1/events", headers=ADMIN)).json()) == 2
+    await svc.advance(29 * 86400)
+    assert await events.prune(context(svc)) == 0
+    await svc.advance(2 * 86400)
+    assert await events.prune(context(svc)) == 2
+    assert (await svc.api.get("/api/v1/events", headers=ADMIN)).json() == []
+    await closed_payments(svc, 1)  # publishing goes on after a prune
+    await worker.run_webhook_jobs()
+    assert len((await svc.api.get("/api/v1/events", headers=ADMIN)).json()) == 1
+
+
+async def test_each_of_several_events_is_acknowledged_once_after_its_failures(svc: Harness) -> None:
+    await endpoint(svc, ["order.closed"])
+    await closed_payments(svc, 5)
+    receiver = Receiver(svc.clock, failures=2)
+    worker = svc.worker()
+    worker.webhooks = receiver.sender()
+    await worker.run_webhook_jobs()
+    for _ in range(6):
+        await svc.advance(600)
+        await worker.run_webhook_jobs()
+    acknowledged = receiver.acknowledged()
+    assert len(acknowledged) == 5 and set(acknowledged.values()) == {1}
+    for event_id in acknowledged:  # each event's own attempts, in the order they were made
+        answers = [answer for event, _, answer in receiver.requests if event["id"] == event_id]
+        assert answers == [500, 500, 200]
+    assert len(receiver.requests) == 15

@@ -68,3 +68,27 @@ def test_every_template_text_has_chinese() -> None:
 def test_language_choice() -> None:
     assert choose(None) == "zh" and choose("en") == "en" and choose("fr") == "zh"
     assert translator("zh")("Orders") == "订单" and translator("en")("Orders") == "Orders"
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_text_colours_meet_wcag_aa() -> None:
+    css = (TEMPLATES.parent / "static" / "console.css").read_text()
+    var = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6})", css))
+    pairs = [("ink", "card"), ("ink", "bg"), ("muted", "card"), ("muted", "bg"), ("accent", "card"), ("accent", "bg"),
+             ("accent-ink", "accent"), ("danger", "danger-bg"), ("warn", "warn-bg"), ("ok", "ok-bg"),
+             ("accent-ink", "danger"), ("accent-ink", "ink")]  # fmt: skip
+    for fg, bg in pairs:
+        assert contrast(var[fg], var[bg]) >= 4.5, (fg, bg, contrast(var[fg], var[bg]))
+    for fixed_bg in ("#eef0f4", "#3b4660", "#2c3548"):  # closed badges; the header's current and hovered link
+        text = var["muted"] if fixed_bg == "#eef0f4" else "#ffffff"
+        assert contrast(text, fixed_bg) >= 4.5, fixed_bg

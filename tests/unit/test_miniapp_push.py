@@ -250,6 +250,28 @@ def test_tampered_ciphertexts_do_not_decrypt() -> None:
             decrypt(key, text, APPID)
 
 
+def test_bad_padding_is_a_decryption_failure() -> None:
+    """PKCS#7 to 32-byte blocks: a pad count of 0 or over 32, pad bytes that differ, or a body
+    padded to AES's 16 bytes only are all refused as DECRYPTION_FAILED."""
+    key = KEYS.aes_key()
+    body = RANDOM16 + (5).to_bytes(4, "big") + b"hello" + APPID.encode()  # 16 + 4 + 5 + 18 = 43 bytes
+
+    def sealed(plain: bytes) -> str:
+        encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+        return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode()
+
+    assert decrypt(key, sealed(body + bytes([21]) * 21), APPID) == b"hello"  # (the right padding)
+    for padded in (
+        body + bytes([0]) * 21,
+        body + bytes([33]) * 21,
+        body + bytes([20]) + bytes([21]) * 20,
+        body + bytes([5]) * 5,
+    ):  # the last: 48 bytes, a multiple of 16 but not of 32
+        with pytest.raises(NotificationRejected) as refused:
+            decrypt(key, sealed(padded), APPID)
+        assert refused.value.code == "DECRYPTION_FAILED"
+
+
 def test_secrets_stay_out_of_reprs() -> None:
     shown = repr(KEYS)
     assert TOKEN not in shown and AES_KEY not in shown and APPID in shown

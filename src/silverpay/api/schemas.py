@@ -127,7 +127,8 @@ class ErrorOut(BaseModel):
 
 # The payments API (server-to-server) ----------------------------------------------------------
 
-MerchantOrderNo = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-|*@.]+$")]
+MERCHANT_ORDER_NO_PATTERN = r"^[A-Za-z0-9_\-|*@.]+$"
+MerchantOrderNo = Annotated[str, Field(min_length=1, max_length=64, pattern=MERCHANT_ORDER_NO_PATTERN)]
 MetadataKey = Annotated[Text, Field(min_length=1, max_length=40)]
 MetadataValue = Annotated[Text, Field(max_length=500)]
 
@@ -161,7 +162,8 @@ class PaymentOut(BaseModel):
 # Webhooks and events ------------------------------------------------------------------------------
 
 EventType = Annotated[str, Field(pattern=r"^(\*|order\.paid|order\.closed|order\.needs_review|refund\.succeeded"
-                                         r"|refund\.closed|refund\.needs_review)$")]  # fmt: skip
+                                         r"|refund\.closed|refund\.needs_review|shipment\.shipped|shipment\.received"
+                                         r"|shipment\.settled|shipment\.blocked)$")]  # fmt: skip
 EndpointUrl = Annotated[str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")]
 
 

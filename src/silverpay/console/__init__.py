@@ -11,6 +11,7 @@ import inspect
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
@@ -20,7 +21,6 @@ STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI, *, timezone: str) -> None:
-    from silverpay.api.errors import status_for
     from silverpay.console import routes
     from silverpay.console.auth import SignInRequired, login_url
     from silverpay.console.render import render, viewer_of
@@ -40,16 +40,24 @@ def install(app: FastAPI, *, timezone: str) -> None:
             return Response(status_code=204, headers={"HX-Redirect": url})
         return RedirectResponse(url, status_code=303)
 
-    json_errors = app.exception_handlers[SilverpayError]
+    def html_for_console(kind: type[Exception]) -> None:
+        """The JSON error handler of ``kind`` everywhere but under /console/, where errors are pages."""
+        json_errors = app.exception_handlers[kind]
 
-    async def console_errors(request: Request, error: Exception) -> Response:
-        if not request.url.path.startswith("/console/"):
+        async def console_errors(request: Request, error: Exception) -> Response:
             answer = json_errors(request, error)
-            return await answer if inspect.isawaitable(answer) else answer
-        assert isinstance(error, SilverpayError)
-        status = status_for(error)
-        return render(request, "error.html", viewer_of(request), status=status, error_status=status,
-                      message=error.message, code=error.code)  # fmt: skip
+            json_answer: Response = await answer if inspect.isawaitable(answer) else answer
+            if not request.url.path.startswith("/console/"):
+                return json_answer
+            code, message = "INVALID_REQUEST", "a value in the address is not valid"
+            if isinstance(error, SilverpayError):
+                code, message = error.code, error.message
+            status = json_answer.status_code
+            return render(request, "error.html", viewer_of(request), status=status, error_status=status,
+                          message=message, code=code)  # fmt: skip
+
+        app.add_exception_handler(kind, console_errors)
 
     app.add_exception_handler(SignInRequired, sign_in)
-    app.add_exception_handler(SilverpayError, console_errors)
+    html_for_console(SilverpayError)
+    html_for_console(RequestValidationError)

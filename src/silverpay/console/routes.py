@@ -4,19 +4,20 @@ into arguments and answers into pages (or, for htmx, the fragment it swaps)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.responses import HTMLResponse
 
 from silverpay.api.deps import Context
-from silverpay.api.schemas import ProductCreate, ProductUpdate, RefundCreate
+from silverpay.api.schemas import MAX_ID, PathId, ProductCreate, ProductUpdate, RefundCreate
 from silverpay.api.schemas_console import ReviewResolve
 from silverpay.console import format as fmt
 from silverpay.console import views
@@ -42,6 +43,7 @@ from silverpay.service import admin, catalogue, console_queries, observability, 
 router = APIRouter(prefix="/console", include_in_schema=False)
 M = TypeVar("M", bound=BaseModel)
 LOGIN_CSRF_COOKIE = "silverpay_login_csrf"
+REFUND_KEY = re.compile(r"console-[A-Za-z0-9_-]{16,64}")
 
 
 def _next(value: str | None) -> str:
@@ -86,7 +88,8 @@ async def login(request: Request, ctx: Context) -> Response:
     next_path = _next(form.get("next"))
     email = form.get("email", "")[:254]
     if not expected or not secrets.compare_digest(expected, form.get("csrf_token", "")):
-        return _login_form(request, next_path, "CSRF: reload the page", "error", email=email, status=403)
+        stale = translator(viewer_of(request).lang)("The sign-in form was stale: please sign in again.")
+        return _login_form(request, next_path, stale, "error", email=email, status=403)
     try:
         signed_in = await operators.login(ctx, email, form.get("password", ""), client_ip(request))
     except Throttled as locked:
@@ -114,8 +117,7 @@ async def logout(request: Request, ctx: Context, session: AsViewer) -> RedirectR
 
 @router.get("/lang/{language}")
 async def choose_language(language: str, next: str = "/console/orders") -> RedirectResponse:
-    target = next if next.startswith("/console/") and "//" not in next else "/console/orders"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(_next(next), status_code=303)
     if language in LANGUAGES:
         response.set_cookie(LANG_COOKIE, language, samesite="strict", path="/console", max_age=365 * 86400)
     return response
@@ -130,12 +132,14 @@ async def _order_page(request: Request, ctx: Context, session: SignedIn, order_i
     return render(
         request, "order.html", viewer_of(request, session.operator, session.csrf), status=status,
         order=order, timeline=views.timeline(order), actions=views.actions(order, session.operator.role),
-        message=message, message_kind=kind,
+        refund_key="console-" + secrets.token_urlsafe(18), message=message, message_kind=kind,
     )  # fmt: skip
 
 
 @router.get("/orders/{order_id}")
-async def order_page(order_id: int, request: Request, ctx: Context, session: AsViewer, done: str = "") -> HTMLResponse:
+async def order_page(
+    order_id: PathId, request: Request, ctx: Context, session: AsViewer, done: str = ""
+) -> HTMLResponse:
     message = translator(viewer_of(request).lang)("Done.") if done else ""
     return await _order_page(request, ctx, session, order_id, message=message)
 
@@ -172,7 +176,7 @@ def yuan_field(text: str, name: str) -> int:
 
 
 @router.post("/orders/{order_id}/refund")
-async def refund(order_id: int, request: Request, ctx: Context, session: AsFinance) -> Response:
+async def refund(order_id: PathId, request: Request, ctx: Context, session: AsFinance) -> Response:
     """Refund part or all of the order (finance): ``POST /api/v1/admin/orders/{id}/refunds``'s use case."""
     form = await form_of(request)
     try:
@@ -180,15 +184,17 @@ async def refund(order_id: int, request: Request, ctx: Context, session: AsFinan
             raise InvalidRequest("reason: a refund needs a reason", code="REASON_REQUIRED")
         body = checked(RefundCreate, amount_fen=yuan_field(form.get("amount", ""), "amount"),
                        reason=form["reason"].strip())  # fmt: skip
-        await refunds.create_refund(ctx, order_id, body.amount_fen, body.reason, form.get("idempotency_key") or None,
-                                    actor=session.operator)  # fmt: skip
+        # The form's own key: a second submit of the same form (a double click) replays the first refund.
+        key = form.get("idempotency_key", "")
+        await refunds.create_refund(ctx, order_id, body.amount_fen, body.reason,
+                                    key if REFUND_KEY.fullmatch(key) else None, actor=session.operator)  # fmt: skip
     except (RequestError, UpstreamError) as error:
         return await _refused(request, ctx, session, order_id, error)
     return await _acted(request, ctx, session, order_id)
 
 
 @router.post("/orders/{order_id}/requery")
-async def requery(order_id: int, request: Request, ctx: Context, session: AsSupport) -> Response:
+async def requery(order_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
     """Ask WeChat about the order now (support)."""
     try:
         await admin.requery(ctx, order_id, actor=session.operator)
@@ -198,7 +204,7 @@ async def requery(order_id: int, request: Request, ctx: Context, session: AsSupp
 
 
 @router.post("/orders/{order_id}/close")
-async def close(order_id: int, request: Request, ctx: Context, session: AsSupport) -> Response:
+async def close(order_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
     """Close an unpaid order, at WeChat first (support)."""
     try:
         await admin.close(ctx, order_id, actor=session.operator)
@@ -208,7 +214,7 @@ async def close(order_id: int, request: Request, ctx: Context, session: AsSuppor
 
 
 @router.post("/orders/{order_id}/resolve")
-async def resolve(order_id: int, request: Request, ctx: Context, session: AsFinance) -> Response:
+async def resolve(order_id: PathId, request: Request, ctx: Context, session: AsFinance) -> Response:
     """Mark the order's review flag resolved, with a note (finance)."""
     form = await form_of(request)
     try:
@@ -220,7 +226,7 @@ async def resolve(order_id: int, request: Request, ctx: Context, session: AsFina
 
 
 @router.post("/orders/{order_id}/refunds/{refund_id}/resend")
-async def resend(order_id: int, refund_id: int, request: Request, ctx: Context, session: AsSupport) -> Response:
+async def resend(order_id: PathId, refund_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
     """Re-send a refund WeChat has not acknowledged, or ask WeChat about it (support)."""
     try:
         await admin.resend_refund(ctx, refund_id, actor=session.operator)
@@ -233,10 +239,10 @@ async def resend(order_id: int, refund_id: int, request: Request, ctx: Context, 
 
 
 @router.get("/products")
-async def products_page(request: Request, ctx: Context, session: AsViewer, message: str = "") -> HTMLResponse:
+async def products_page(request: Request, ctx: Context, session: AsViewer) -> HTMLResponse:
     items = await catalogue.list_products(ctx, include_inactive=True)
     return render(request, "products.html", viewer_of(request, session.operator, session.csrf), products=items,
-                  message=message, message_kind="ok")  # fmt: skip
+                  message="", message_kind="ok")  # fmt: skip
 
 
 async def _products_after(request: Request, ctx: Context, session: SignedIn, error: RequestError | None) -> Response:
@@ -262,7 +268,7 @@ async def create_product(request: Request, ctx: Context, session: AsOwner) -> Re
 
 
 @router.post("/products/{product_id}")
-async def update_product(product_id: int, request: Request, ctx: Context, session: AsOwner) -> Response:
+async def update_product(product_id: PathId, request: Request, ctx: Context, session: AsOwner) -> Response:
     form = await form_of(request)
     try:
         price = yuan_field(form["price"], "price") if form.get("price") else None
@@ -288,7 +294,7 @@ async def _reconciliation(request: Request, ctx: Context, session: SignedIn, run
 
 @router.get("/reconciliation")
 async def reconciliation_page(
-    request: Request, ctx: Context, session: AsViewer, run: int | None = None
+    request: Request, ctx: Context, session: AsViewer, run: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
 ) -> HTMLResponse:
     return await _reconciliation(request, ctx, session, run)
 

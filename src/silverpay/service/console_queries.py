@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from silverpay.clock import utc
 from silverpay.domain.orders import PAID_FAMILY, OrderStatus
 from silverpay.domain.refunds import RefundStatus
+from silverpay.service import heartbeats
 from silverpay.service.context import ServiceContext
 from silverpay.service.refunds import refund_view
 from silverpay.service.views import order_view
@@ -154,10 +155,10 @@ async def rejected_notifications(ctx: ServiceContext, *, hours: int = 24) -> dic
 
 async def health(ctx: ServiceContext, *, api_version: str = "") -> dict[str, Any]:
     """What an operator checks first: whether the database answers, the sweeper's backlog, refunds
-    stuck, the last reconciliation, WeChat's keys and error rate — each from what silverpay stores;
-    ``missing`` names what it cannot know."""
+    stuck, the last reconciliation, the workers' heartbeats, WeChat's keys and error rate — each from
+    what silverpay stores; ``missing`` names what it cannot know."""
     now = ctx.clock()
-    missing = ["worker heartbeat: workers record none; the sweeper backlog below shows whether they keep up"]
+    missing: list[str] = []
     report: dict[str, Any] = {"checked_at": utc(now).isoformat()}
     started = time.perf_counter()
     try:
@@ -165,10 +166,11 @@ async def health(ctx: ServiceContext, *, api_version: str = "") -> dict[str, Any
             await db.execute(text("SELECT 1"))
             report["database"] = {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
             report |= await _stored_health(db, now)
+            report["worker"] = heartbeats.report(await heartbeats.read(db, now))
     except (SQLAlchemyError, OSError) as error:  # the answer itself, not a failure of this request
         report["database"] = {"ok": False, "error": type(error).__name__}
         missing.append("everything stored: the database did not answer")
-    report["worker"] = {"heartbeat_at": None}
+        report["worker"] = {"state": "unknown", "heartbeat_at": None, "workers": []}
     report["wechat"] = {"api_version": api_version or None, **report.pop("wechat_calls", {}), **_keys(ctx, now)}
     if api_version != "v3":
         missing.append("platform certificate expiry: WeChat Pay v2 signs with the API key, no certificate")

@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silverpay.clock import utc
+from silverpay.domain.operators import Operator
 from silverpay.errors import NotFound
+from silverpay.service import audit
 from silverpay.service.context import ServiceContext
 from silverpay.service.merchant_payments import payment_view
 from silverpay.service.refunds import refund_view
@@ -35,10 +37,14 @@ from silverpay.store.models_integration import (
 )
 
 EVENT_TYPES = ("order.paid", "order.closed", "order.needs_review", "refund.succeeded", "refund.closed",
-               "refund.needs_review")  # fmt: skip
+               "refund.needs_review", "shipment.shipped", "shipment.received", "shipment.settled",
+               "shipment.blocked")  # fmt: skip
 _ORDER_STATUS = {"PAID": "order.paid", "CLOSED": "order.closed"}
 _REFUND_STATUS = {"SUCCESS": "refund.succeeded", "CLOSED": "refund.closed", "ABNORMAL": "refund.needs_review"}
-SOURCE_KINDS = ("status", "review.flagged", "refund.status")
+# What WeChat's shipping management reports back (the submitted state is our own step, not news).
+_SHIPMENT_STATE = {"SHIPPED": "shipment.shipped", "RECEIVED": "shipment.received", "SETTLED": "shipment.settled",
+                   "BLOCKED": "shipment.blocked"}  # fmt: skip
+SOURCE_KINDS = ("status", "review.flagged", "refund.status", "shipment.status")
 LISTED_DAYS = 30
 PUBLISH_BATCH = 500
 
@@ -51,6 +57,8 @@ def public_type(kind: str, detail: dict[str, Any]) -> str | None:
         return "order.needs_review"
     if kind == "refund.status":
         return _REFUND_STATUS.get(str(detail.get("to")))
+    if kind == "shipment.status":
+        return _SHIPMENT_STATE.get(str(detail.get("to")))
     return None
 
 
@@ -108,6 +116,9 @@ def _body(row: OrderEvent, event_type: str, orders: dict[int, Any], refunds: dic
         obj = payment_view(order, merchant, order.user_id)
         if event_type == "order.needs_review":
             obj["review_reason"] = order.review_reason
+        if event_type.startswith("shipment."):
+            obj = {"object": "shipment", "state": row.detail.get("to"), "previous_state": row.detail.get("from"),
+                   "source": row.detail.get("source"), "payment": obj}  # fmt: skip
     event = {"id": event_id(row.id), "type": event_type, "created": int(row.created_at.timestamp()),
              "data": {"object": obj}}  # fmt: skip
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
@@ -232,7 +243,9 @@ async def get_event(ctx: ServiceContext, ident: str) -> dict[str, Any]:
     return event_view(event, views)
 
 
-async def resend(ctx: ServiceContext, ident: str, endpoint_id: int | None = None) -> dict[str, Any]:
+async def resend(
+    ctx: ServiceContext, ident: str, endpoint_id: int | None = None, *, actor: Operator | None = None
+) -> dict[str, Any]:
     """Deliver an event again (to one endpoint, or every enabled endpoint subscribed to it), as a
     fresh delivery: due now, three more days of retries. Its earlier attempts are kept."""
     now = utc(ctx.clock())
@@ -261,6 +274,9 @@ async def resend(ctx: ServiceContext, ident: str, endpoint_id: int | None = None
             else:
                 existing.status, existing.created_at, existing.next_check_at = "PENDING", now, now
                 existing.delivered_at = None
+        if actor is not None:
+            audit.record(db, actor, "event.resend", event_id(event.id), {"endpoints": [e.id for e in endpoints]},
+                         now=ctx.clock())  # fmt: skip
     return await get_event(ctx, ident)
 
 
@@ -278,3 +294,23 @@ async def events_after(
             query = query.where(PublicEvent.type.in_(list(types)))
         events = list((await db.execute(query.order_by(PublicEvent.id).limit(limit))).scalars())
     return [event_view(e) for e in events], (events[-1].id if events else after)
+
+
+async def prune(ctx: ServiceContext, *, keep_days: int = LISTED_DAYS, batch: int = 1000) -> int:
+    """Forget published events older than ``keep_days`` with their deliveries and attempts (none
+    still PENDING); their ``order_events`` rows stay. Returns how many events went."""
+    cutoff = utc(ctx.clock()) - timedelta(days=keep_days)
+    pending = select(WebhookDelivery.id).where(WebhookDelivery.event_id == PublicEvent.id,
+                                               WebhookDelivery.status == "PENDING")  # fmt: skip
+    async with ctx.sessions.begin() as db:
+        old = select(PublicEvent.id).where(PublicEvent.created_at < cutoff, ~pending.exists()).limit(batch)
+        ids = list((await db.execute(old)).scalars())
+        if ids:
+            deliveries = list(
+                (await db.execute(select(WebhookDelivery.id).where(WebhookDelivery.event_id.in_(ids)))).scalars()
+            )
+            if deliveries:
+                await db.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries)))
+                await db.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(deliveries)))
+            await db.execute(delete(PublicEvent).where(PublicEvent.id.in_(ids)))
+    return len(ids)

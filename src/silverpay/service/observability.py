@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from silverpay.clock import utc
 from silverpay.metrics import Snapshot
+from silverpay.service import heartbeats
 from silverpay.service.context import ServiceContext
 from silverpay.store.migrate import alembic_config
 from silverpay.store.models import Order, Reconciliation, ReconciliationItem, Refund
@@ -34,6 +35,7 @@ async def snapshot(ctx: ServiceContext) -> Snapshot:
             select(func.count()).where(ReconciliationItem.resolved.is_(False),
                                        ReconciliationItem.reconciliation_id.in_(latest))
         )  # fmt: skip
+        workers = await heartbeats.read(db, ctx.clock())
     return Snapshot(
         orders_by_status=by_status,
         sweep_backlog=int(backlog),
@@ -42,6 +44,8 @@ async def snapshot(ctx: ServiceContext) -> Snapshot:
         refunds_processing_oldest_s=_age(now, oldest_refund),
         needs_review=int(review or 0),
         discrepancies_open=int(open_items or 0),
+        workers_live=len(workers.live),
+        worker_heartbeat_age_s=workers.age_s,
     )
 
 

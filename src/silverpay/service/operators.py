@@ -283,18 +283,20 @@ async def ensure_owner(ctx: Accounts, email: str, password: str, *, actor: Opera
 async def login(ctx: Accounts, email: str, password: str, ip: str) -> Login:
     """Check the password and open a session. A wrong password, an unknown or a disabled account
     all answer ``LOGIN_FAILED`` (401) alike; a locked account or address answers ``LOGIN_LOCKED``
-    (429) with the seconds to wait, without looking at the password."""
+    (429) with the seconds to wait, without looking at the password.
+
+    The attempt is counted (under the throttle rows' lock) before the password is verified, so
+    guesses sent in parallel get no more verifications than guesses sent one after another; a
+    right password then takes its count back."""
     email = email.strip().lower()[:MAX_EMAIL]
     ip = ip[:64]
-    keys = [_account_key(email), _ip_key(ip)]
+    attempt = await _count_attempt(ctx, email, ip)
     async with ctx.sessions() as db:
-        throttles = (await db.execute(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))).scalars().all()
         account = await _by_email(db, email)
-    _refuse_if_locked([t.locked_until for t in throttles], ctx.clock())
     ok = await verify_password(account.password_hash if account else _decoy_hash(), password)
     if account is None or account.disabled or not ok:
-        await _failed(ctx, email, ip)
         log.info("operator sign-in failed (%s)", "unknown account" if account is None else "refused")
+        _refuse_if_locked(attempt.locks, attempt.now)
         raise Unauthorized("wrong email or password", code="LOGIN_FAILED")
     token = secrets.token_urlsafe(32)
     now = ctx.clock()
@@ -302,6 +304,11 @@ async def login(ctx: Accounts, email: str, password: str, ip: str) -> Login:
     async with ctx.sessions.begin() as db:
         account = await _account(db, account.id)
         await db.execute(delete(LoginThrottle).where(LoginThrottle.key == _account_key(email)))
+        address = await db.get(LoginThrottle, _ip_key(ip), with_for_update=True, populate_existing=True)
+        if address is not None:  # not a failure after all
+            address.failures = max(address.failures - 1, 0)
+            if attempt.locked_address and address.locked_until == attempt.locked_address:
+                address.locked_until = None
         stale = utc(now - ctx.operators.idle_timeout_s)
         await db.execute(delete(OperatorSession).where(OperatorSession.operator_id == account.id,
                                                        OperatorSession.last_seen_at < stale))  # fmt: skip
@@ -322,14 +329,26 @@ def _refuse_if_locked(locks: list[datetime | None], now: float) -> None:
         raise Throttled(f"too many failed sign-ins: try again in {wait} s", retry_after_s=wait, code="LOGIN_LOCKED")
 
 
-async def _failed(ctx: Accounts, email: str, ip: str) -> None:
-    """Count the failure against the account and the address; the one that reaches its limit locks."""
+@dataclass(frozen=True)
+class _Attempt:
+    now: float
+    locks: list[datetime | None]  # the keys' locks after counting this attempt
+    locked_address: datetime | None  # the address lock this attempt set, if it did
+
+
+async def _count_attempt(ctx: Accounts, email: str, ip: str) -> _Attempt:
+    """Refuse a locked account or address (``LOGIN_LOCKED``); else count the attempt as a failure
+    against both (one transaction, the rows locked in key order: SELECT … FOR UPDATE, on SQLite
+    BEGIN IMMEDIATE), the one reaching its limit locking."""
     policy = ctx.operators
     now = ctx.clock()
-    locks: list[datetime | None] = []
+    address_key = _ip_key(ip)
     async with ctx.sessions.begin() as db:
-        for key, limit in sorted([(_account_key(email), policy.max_failures), (_ip_key(ip), policy.max_ip_failures)]):
-            throttle = await _throttle(db, key, now)
+        limits = sorted([(_account_key(email), policy.max_failures), (address_key, policy.max_ip_failures)])
+        throttles = [(await _throttle(db, key, now), limit) for key, limit in limits]
+        _refuse_if_locked([t.locked_until for t, _ in throttles], now)  # (rolls back: nothing counted)
+        locked_address = None
+        for throttle, limit in throttles:
             stale = throttle.first_failure_at.timestamp() + policy.lock_s <= now
             expired = throttle.locked_until is not None and throttle.locked_until.timestamp() <= now
             if stale or expired:  # a new window
@@ -337,10 +356,12 @@ async def _failed(ctx: Accounts, email: str, ip: str) -> None:
             throttle.failures += 1
             if throttle.failures >= limit and throttle.locked_until is None:
                 throttle.locked_until = utc(now + policy.lock_s)
-                log.warning("operator sign-in locked for %s s after %s failures (%s)", policy.lock_s,
-                            throttle.failures, key.split(":", 1)[0])  # fmt: skip
-            locks.append(throttle.locked_until)
-    _refuse_if_locked(locks, now)
+                if throttle.key == address_key:
+                    locked_address = throttle.locked_until
+                log.warning("operator sign-in locked for %s s after %s attempts (%s)", policy.lock_s,
+                            throttle.failures, throttle.key.split(":", 1)[0])  # fmt: skip
+        locks = [t.locked_until for t, _ in throttles]
+    return _Attempt(now, locks, locked_address)
 
 
 async def _throttle(db: AsyncSession, key: str, now: float) -> LoginThrottle:

@@ -586,10 +586,16 @@ async def auto_ship(ctx: ServiceContext, *, limit: int, concurrency: int) -> int
 
 
 async def _run(ctx: ServiceContext, shipment_id: int, step: Any) -> None:
+    """One step on a shipment this caller holds the lease of (a claim, or a request's own upload),
+    then its next check. That bookkeeping applies only while the lease is still the one it started
+    with: an operator's request meanwhile (a re-ship) took the shipment over with a lease and a
+    schedule of its own, which a step finishing late must not overwrite."""
     async with ctx.sessions() as db:
         shipment = await db.get(Shipment, shipment_id)
     if shipment is None:
         return
+    lease = shipment.lease_until
+    held = Shipment.lease_until.is_(None) if lease is None else Shipment.lease_until == lease
     try:
         outcome: Next = await step(ctx, shipment)
     except UpstreamError as error:
@@ -598,7 +604,7 @@ async def _run(ctx: ServiceContext, shipment_id: int, step: Any) -> None:
     now = ctx.clock()
     async with ctx.sessions.begin() as db:
         await db.execute(
-            update(Shipment).where(Shipment.id == shipment_id)
+            update(Shipment).where(Shipment.id == shipment_id, held)
             .values(lease_until=None, check_attempts=outcome.attempts,
                     next_check_at=None if outcome.delay_s is None else utc(now + outcome.delay_s))
             .execution_options(synchronize_session=False)

@@ -25,8 +25,10 @@ from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silverpay.clock import utc
+from silverpay.domain.operators import Operator
 from silverpay.errors import InvalidRequest, NotFound
 from silverpay.jobs.webhook_http import Poster, WebhookHttpError
+from silverpay.service import audit
 from silverpay.service.context import ServiceContext
 from silverpay.service.events import EVENT_TYPES
 from silverpay.store.models_integration import PublicEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -77,7 +79,7 @@ def endpoint_view(endpoint: WebhookEndpoint, *, secret: str | None = None) -> di
 
 
 async def create_endpoint(
-    ctx: ServiceContext, url: str, events: Sequence[str], description: str = ""
+    ctx: ServiceContext, url: str, events: Sequence[str], description: str = "", *, actor: Operator | None = None
 ) -> dict[str, Any]:
     now = utc(ctx.clock())
     secret = new_secret()
@@ -87,6 +89,9 @@ async def create_endpoint(
                                    updated_at=now)  # fmt: skip
         db.add(endpoint)
         await db.flush()
+        if actor is not None:  # the audit trail never holds the secret
+            audit.record(db, actor, "webhook_endpoint.create", f"webhook_endpoint:{endpoint.id}",
+                         {"url": endpoint.url, "events": endpoint.events}, now=ctx.clock())  # fmt: skip
         return endpoint_view(endpoint, secret=secret)
 
 
@@ -107,6 +112,7 @@ async def _locked(db: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
 async def update_endpoint(
     ctx: ServiceContext, endpoint_id: int, *, url: str | None = None, events: Sequence[str] | None = None,
     description: str | None = None, enabled: bool | None = None, rotate_secret: bool = False,
+    actor: Operator | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Change an endpoint. ``rotate_secret``: a new secret (returned once); the old one keeps
     signing beside it for 24 hours. Enabling clears the failure record."""
@@ -136,13 +142,21 @@ async def update_endpoint(
             )
             endpoint.secret = secret
         endpoint.updated_at = now
+        if actor is not None:
+            changes = {"url": url, "events": events, "description": description, "enabled": enabled,
+                       "rotate_secret": rotate_secret or None}  # fmt: skip
+            audit.record(db, actor, "webhook_endpoint.update", f"webhook_endpoint:{endpoint_id}",
+                         {k: v for k, v in changes.items() if v is not None}, now=ctx.clock())  # fmt: skip
         return endpoint_view(endpoint, secret=secret)
 
 
-async def delete_endpoint(ctx: ServiceContext, endpoint_id: int) -> None:
+async def delete_endpoint(ctx: ServiceContext, endpoint_id: int, *, actor: Operator | None = None) -> None:
     """Remove an endpoint with its deliveries and their attempts."""
     async with ctx.sessions.begin() as db:
-        await _locked(db, endpoint_id)
+        endpoint = await _locked(db, endpoint_id)
+        if actor is not None:
+            audit.record(db, actor, "webhook_endpoint.delete", f"webhook_endpoint:{endpoint_id}",
+                         {"url": endpoint.url}, now=ctx.clock())  # fmt: skip
         ids = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint_id).scalar_subquery()
         await db.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
         await db.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Literal
 
@@ -51,6 +52,15 @@ class FaultInjector:
     def __init__(self, seed: int | None = None) -> None:
         self.faults = Faults()
         self._random = random.Random(seed)
+        self.hanging = 0
 
     def roll(self, rate: float) -> bool:
         return rate > 0 and self._random.random() < rate
+
+    async def hang(self, seconds: float) -> None:
+        """A hanging call's wait; ``hanging`` counts the calls in one now (tests wait on it)."""
+        self.hanging += 1
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.hanging -= 1

@@ -57,7 +57,7 @@ async def authenticate(sim: Simulator, request: Request) -> tuple[Fields, Mercha
     if faults.api_latency_s:
         await asyncio.sleep(faults.api_latency_s)
     if sim.injector.roll(faults.api_hang_rate):
-        await asyncio.sleep(faults.api_hang_s)
+        await sim.injector.hang(faults.api_hang_s)
     try:
         fields = xml.decode(await read_capped(request))
     except XmlError:

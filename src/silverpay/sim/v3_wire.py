@@ -60,7 +60,7 @@ async def _faults(sim: Simulator) -> None:
     if faults.api_latency_s:
         await asyncio.sleep(faults.api_latency_s)
     if sim.injector.roll(faults.api_hang_rate):
-        await asyncio.sleep(faults.api_hang_s)
+        await sim.injector.hang(faults.api_hang_s)
 
 
 def _check_serial(sim: Simulator, request: Request) -> None:

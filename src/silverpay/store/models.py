@@ -224,6 +224,7 @@ class IdempotencyRecord(Base):
 # The tables of later features, each in its own module, registered on Base when this one is imported.
 from silverpay.store import (  # noqa: E402
     models_console,  # noqa: F401
+    models_heartbeat,  # noqa: F401
     models_integration,  # noqa: F401
     models_shipping,  # noqa: F401
 )

@@ -12,7 +12,14 @@ from silverpay.api.deps import Context
 from silverpay.api.merchant_auth import ApiCaller
 from silverpay.api.openapi import error_responses
 from silverpay.api.routes.orders import IdempotencyKey
-from silverpay.api.schemas import PathId, PaymentCreate, PaymentOut, PayParamsOut, RefundCreate
+from silverpay.api.schemas import (
+    MERCHANT_ORDER_NO_PATTERN,
+    PathId,
+    PaymentCreate,
+    PaymentOut,
+    PayParamsOut,
+    RefundCreate,
+)
 from silverpay.service import merchant_payments
 from silverpay.service.api_idempotency import Answer, idempotent, request_hash
 from silverpay.service.merchant_payments import NewPayment
@@ -48,7 +55,9 @@ async def create_payment(
 
 @router.get("", response_model=list[PaymentOut])
 async def find_payments(
-    ctx: Context, key: ApiCaller, merchant_order_no: str | None = Query(None, min_length=1, max_length=64)
+    ctx: Context,
+    key: ApiCaller,
+    merchant_order_no: str | None = Query(None, min_length=1, max_length=64, pattern=MERCHANT_ORDER_NO_PATTERN),
 ) -> list[dict[str, Any]]:
     """The payment with this `merchant_order_no` (a list of zero or one), or the latest 50."""
     return await merchant_payments.find_payments(ctx, merchant_order_no)

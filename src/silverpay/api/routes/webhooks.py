@@ -26,13 +26,12 @@ from silverpay.service import events, webhooks
 router = APIRouter(tags=["webhooks"], responses=error_responses(401))
 ENDPOINTS = "/api/v1/admin/webhook-endpoints"
 POLL_INTERVAL_S = 0.5
-EventPath = Annotated[str, Query(min_length=1, max_length=40)]
 
 
 @router.post(ENDPOINTS, status_code=201, response_model=WebhookEndpointOut, responses=error_responses(400, 403))
 async def create_endpoint(body: WebhookEndpointCreate, ctx: Context, operator: Owner) -> dict[str, Any]:
     """Register a URL for events; the answer carries its signing secret `whsec_…`, shown only now."""
-    return await webhooks.create_endpoint(ctx, body.url, body.events, body.description)
+    return await webhooks.create_endpoint(ctx, body.url, body.events, body.description, actor=operator)
 
 
 @router.get(ENDPOINTS, response_model=list[WebhookEndpointOut], responses=error_responses(403))
@@ -47,12 +46,12 @@ async def update_endpoint(
     """Change the URL or events, disable or enable, or rotate the secret (the old one keeps signing for 24 h)."""
     return await webhooks.update_endpoint(ctx, endpoint_id, url=body.url, events=body.events,
                                           description=body.description, enabled=body.enabled,
-                                          rotate_secret=body.rotate_secret)  # fmt: skip
+                                          rotate_secret=body.rotate_secret, actor=operator)  # fmt: skip
 
 
 @router.delete(ENDPOINTS + "/{endpoint_id}", status_code=204, responses=error_responses(403, 404))
 async def delete_endpoint(endpoint_id: PathId, ctx: Context, operator: Owner) -> Response:
-    await webhooks.delete_endpoint(ctx, endpoint_id)
+    await webhooks.delete_endpoint(ctx, endpoint_id, actor=operator)
     return Response(status_code=204)
 
 
@@ -95,4 +94,4 @@ async def resend(
     event_id: str, ctx: Context, operator: Support, endpoint: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
 ) -> dict[str, Any]:
     """Deliver the event again: to `endpoint`, or to every enabled endpoint subscribed to it."""
-    return await events.resend(ctx, event_id, endpoint)
+    return await events.resend(ctx, event_id, endpoint, actor=operator)

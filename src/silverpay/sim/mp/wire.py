@@ -8,7 +8,6 @@ and ``mp_token_error_rate`` (40001), both without effect.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -105,7 +104,7 @@ def router(sim: Simulator) -> APIRouter:
         faults, injector = sim.injector.faults, sim.injector
         hang = injector.roll(faults.shipping_hang_rate)
         if hang and not faults.shipping_hang_after_effect:
-            await asyncio.sleep(faults.shipping_hang_s)
+            await injector.hang(faults.shipping_hang_s)
         try:
             call = calls.get(name)
             if call is None:
@@ -120,7 +119,7 @@ def router(sim: Simulator) -> APIRouter:
         except MpError as refused:
             result = refused.body()
         if hang and faults.shipping_hang_after_effect:
-            await asyncio.sleep(faults.shipping_hang_s)  # it landed; the caller will not hear so in time
+            await injector.hang(faults.shipping_hang_s)  # it landed; the caller will not hear so in time
         return answer(result)
 
     return api

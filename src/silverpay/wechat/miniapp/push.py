@@ -36,6 +36,7 @@ from xml.etree.ElementTree import ParseError
 import defusedxml
 import defusedxml.ElementTree
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.padding import PKCS7
 
 from silverpay.errors import ConfigError, NotificationRejected, ProtocolError, XmlError
 from silverpay.wechat.v2 import xml
@@ -113,8 +114,14 @@ def check_url(keys: PushKeys, query: Mapping[str, str]) -> str:
 
 
 def _pad(data: bytes) -> bytes:
-    count = BLOCK - len(data) % BLOCK  # 1..32: a full block when already aligned
-    return data + bytes([count]) * count
+    padder = PKCS7(BLOCK * 8).padder()  # 1..32 bytes: a full block when already aligned
+    return padder.update(data) + padder.finalize()
+
+
+def _unpad(data: bytes) -> bytes:
+    """``data`` without its padding; ValueError unless it is PKCS#7 to 32-byte blocks."""
+    unpadder = PKCS7(BLOCK * 8).unpadder()
+    return unpadder.update(data) + unpadder.finalize()
 
 
 def encrypt(key: bytes, message: bytes, appid: str, *, random16: bytes | None = None) -> str:
@@ -138,11 +145,13 @@ def decrypt(key: bytes, encrypted: str, appid: str) -> bytes:
     if not data or len(data) % 16:
         raise failed
     decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
-    plain = decryptor.update(data) + decryptor.finalize()
-    count = plain[-1]
-    if not 1 <= count <= BLOCK or plain[-count:] != bytes([count]) * count or len(plain) - count < 20:
+    try:
+        unpadded = _unpad(decryptor.update(data) + decryptor.finalize())
+    except ValueError:  # a pad count of 0 or over 32, pad bytes that differ, not a whole number of blocks
+        raise failed from None
+    if len(unpadded) < 20:  # the random 16 bytes and the length
         raise failed
-    content = plain[16:-count]
+    content = unpadded[16:]
     length = int.from_bytes(content[:4], "big")
     if length > len(content) - 4:
         raise failed
