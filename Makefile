@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/silverpay demo
 
+# The suite waits on sockets and databases more than it computes: three worker processes (pytest-xdist)
+# keep two cores busy. e2e tests sharing processes stay on one worker (tests/worker_groups.py).
+PYTEST_WORKERS ?= 3
+
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

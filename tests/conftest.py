@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -13,8 +14,32 @@ from silverpay.sim.config import DEMO_APPID, SimConfig
 from silverpay.sim.simulator import Simulator
 from silverpay.wechat.v2 import xml
 from tests.service_harness import Harness, running_harness
+from tests.sim_seed import choose, sim_seed
 
-pytest_plugins = ["tests.databases", "tests.cli_env"]
+pytest_plugins = ["tests.databases", "tests.cli_env", "tests.worker_groups"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--sim-seed", type=int, default=None, metavar="N",
+        help="seed of the simulators' fault injection (default: drawn per run, printed in the header)",
+    )  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = getattr(config, "workerinput", None)  # a pytest-xdist worker: the controller chose
+    choose(worker["sim_seed"] if worker else config.option.sim_seed)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker takes the controller's seed."""
+    node.workerinput["sim_seed"] = sim_seed()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"simulator seed: {sim_seed()} (replay: pytest --sim-seed {sim_seed()})"
+
 
 SUCCESS_REPLY = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
 
@@ -51,7 +76,7 @@ class SimHarness:
 
 @pytest.fixture
 def sim_config(tmp_path) -> SimConfig:  # type: ignore[no-untyped-def]
-    return SimConfig.single(time_scale=0.001, seed=7)
+    return SimConfig.single(time_scale=0.001, seed=sim_seed())
 
 
 @pytest.fixture

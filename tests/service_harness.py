@@ -27,6 +27,7 @@ from silverpay.sim.platform import Platform
 from silverpay.sim.simulator import Simulator
 from silverpay.wechat.v3 import keys, notification, paysign
 from silverpay.wechat.v3.signing import Signer, Verifier, nonce_str
+from tests.sim_seed import sim_seed
 from tests.waiting import eventually
 
 SERVICE = "http://service.test"
@@ -54,10 +55,10 @@ def merchant_public_key_pem() -> str:
 
 def sim_config(api_version: str, *, time_scale: float, key_mode: KeyMode = "public_key") -> SimConfig:
     if api_version != "v3":
-        return SimConfig.single(time_scale=time_scale)
+        return SimConfig.single(time_scale=time_scale, seed=sim_seed())
     return SimConfig.single(
-        time_scale=time_scale, mch_serial=MERCHANT_SERIAL, mch_public_key_pem=merchant_public_key_pem(),
-        platform_key_pem=platform_key_pem(), platform_mode=key_mode,
+        time_scale=time_scale, seed=sim_seed(), mch_serial=MERCHANT_SERIAL,
+        mch_public_key_pem=merchant_public_key_pem(), platform_key_pem=platform_key_pem(), platform_mode=key_mode,
     )  # fmt: skip
 
 

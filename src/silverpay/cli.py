@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 
 from silverpay.commands import developer
@@ -139,6 +138,8 @@ def sim(
     console.print(f"  platform v3 keys       {base}/sim/v1/platform   (mode {platform_mode})")
     if push is not None:
         console.print(f"  message pushes         {push.url}   ({push.mode}, {push.format})")
+    import uvicorn  # here: the jobs that serve nothing start without it
+
     uvicorn.run(create_sim_app(config), host=host, port=port, log_level="warning")
 
 
@@ -170,6 +171,8 @@ def serve(
         if not os.environ.get("SILVERPAY_JWT_SECRET"):  # the given one (.env), or the one made just now
             os.environ["SILVERPAY_JWT_SECRET"] = settings.jwt_secret.get_secret_value()
     database_or_exit(console, settings_or_exit(console, api=True).database_url)  # here, before the processes start
+    import uvicorn
+
     # log_config=None: uvicorn's own loggers go through ours (one format, request ids included).
     uvicorn.run("silverpay.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 loop="uvloop", http="httptools", access_log=access_log, log_level="info",

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
+from tests.sim_seed import sim_seed
+
 SUCCESS_REPLY = b"<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
 
 
@@ -40,8 +42,11 @@ class Process:
 def silverpay(
     *args: str, ready_path: str, log_dir: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[Process]:
-    """Start `python -m silverpay ARGS --port P`; yield once GET ready_path answers; stop on exit."""
+    """Start `python -m silverpay ARGS --port P`; yield once GET ready_path answers; stop on exit.
+    A simulator rolls its fault dice from the run's seed (``--seed``)."""
     port = port or free_port()
+    if args[0] == "sim":
+        args = (*args, "--seed", str(sim_seed()))
     log_path = os.path.join(log_dir, f"silverpay-{args[0]}-{port}.log")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

@@ -4,6 +4,7 @@ on the same database (the embedded one and a `silverpay worker` process)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import secrets
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from silverpay.sim.config import DEMO_APPID
+from tests.databases import BACKENDS
 from tests.e2e.processes import Process, free_port, silverpay, stop, wait_for
 from tests.e2e.stack import ADMIN, V3Files, service_env
 
@@ -113,13 +115,36 @@ def _retry(call: Any, attempts: int = 30) -> Any:
     raise AssertionError("gave up after repeated upstream errors")
 
 
-@pytest.fixture(params=["v2", "v3"])
-def shop(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Shop]:
-    running = Shop(database_url, tmp_path, request.param)
+SHOPS = [(api, backend) for api in ("v2", "v3") for backend in BACKENDS]
+
+
+@pytest.fixture(scope="module", params=SHOPS, ids=[f"{api}-{backend}" for api, backend in SHOPS])
+def shop(
+    make_database: Any, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Shop]:
+    """One shop per API version and backend, on a database of its own, shared by this module's tests
+    (three processes are costly to start): each test buys with a shopper and orders of its own."""
+    api_version, backend = request.param
+    running = Shop(make_database(backend), tmp_path_factory.mktemp("faults"), api_version)
     try:
         yield running
     finally:
         running.close()
+
+
+@pytest.fixture(autouse=True)
+def no_faults(shop: Shop) -> Iterator[None]:
+    yield
+    shop.faults()
+
+
+def delivered(shop: Shop, out_trade_no: str, copies: int) -> bool:
+    """WeChat's notification of the payment was acknowledged, and each attempt's every copy (two when
+    the simulator duplicates them) has had its answer: none is still on its way to the service."""
+    attempts = httpx.get(f"{shop.sim.base_url}/sim/v1/notifications", params={"out_trade_no": out_trade_no},
+                         timeout=15).json()  # fmt: skip
+    answered = collections.Counter((a["delivery_id"], a["attempt"]) for a in attempts)
+    return any(a["acknowledged"] for a in attempts) and set(answered.values()) == {copies}
 
 
 def paid_transitions(view: dict[str, Any]) -> int:
@@ -146,7 +171,8 @@ def test_duplicates_delays_and_system_errors(shop: Shop) -> None:
     unpaid = [shop.buy(auth, openid, product, pay=False) for _ in range(3)]
     for order in paid:
         wait_for(lambda o=order: shop.admin_order(o["id"])["status"] == "PAID", timeout=40)
-    time.sleep(2)  # duplicates and delayed copies keep arriving: none may count twice
+    for order in paid:  # the duplicates and delayed copies have all arrived: none may count twice
+        wait_for(lambda o=order: delivered(shop, o["out_trade_no"], copies=2), timeout=40)
     for order in paid:
         assert paid_transitions(shop.admin_order(order["id"])) == 1
     for order in unpaid:
@@ -158,6 +184,7 @@ def test_service_killed_mid_run_loses_nothing(shop: Shop) -> None:
     product = shop.product()
     bought: list[dict[str, Any]] = []
     failures: list[str] = []
+    restarted = threading.Event()
 
     def shopping() -> None:
         for _ in range(12):
@@ -165,16 +192,16 @@ def test_service_killed_mid_run_loses_nothing(shop: Shop) -> None:
                 bought.append(shop.buy(auth, openid, product))
             except (AssertionError, httpx.HTTPError) as exc:  # the service is down for a moment
                 failures.append(str(exc))
-                time.sleep(0.3)
+                restarted.wait(timeout=30)
 
     thread = threading.Thread(target=shopping)
     thread.start()
-    time.sleep(1.0)
+    wait_for(lambda: len(bought) >= 3, timeout=60)  # mid-run: orders paid, more on their way
     assert shop.service is not None
     shop.service.proc.send_signal(signal.SIGKILL)  # no shutdown, no cleanup
     shop.service.proc.wait()
-    time.sleep(0.5)
     shop.start_service()
+    restarted.set()
     thread.join(timeout=120)
     assert bought, failures
     for order in bought:

@@ -16,9 +16,8 @@ from silverpay.domain.orders import OrderStatus
 from silverpay.store.db import Database, PoolSettings, open_database
 from silverpay.store.ledger import LEASE_S, CoreLedger, Due, Ledger, Settlement
 from silverpay.store.ledger_pg import APPLICATION_NAME
-from silverpay.store.migrate import upgrade
 from silverpay.store.models import Order, OrderEvent, Product, User
-from tests.databases import BACKENDS
+from tests.databases import BACKENDS, emptied
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -28,19 +27,15 @@ VARIANTS = [(backend, "service") for backend in BACKENDS] + [("postgresql", "cor
 
 
 @pytest.fixture(params=VARIANTS, ids=[f"{backend}-{impl}" for backend, impl in VARIANTS])
-def variant(request: pytest.FixtureRequest, make_database: Any) -> tuple[str, str]:
+def variant(request: pytest.FixtureRequest, migrated_database: Any) -> tuple[str, str]:
     backend, impl = request.param
-    return str(make_database(backend)), impl
+    return emptied(migrated_database, backend), impl  # each test starts from no orders
 
 
 @pytest.fixture
 async def db(variant: tuple[str, str]) -> AsyncIterator[tuple[Database, Ledger]]:
     url, impl = variant
     async with open_database(url, PoolSettings(size=4)) as database:
-        await upgrade(database.engine)
-        async with database.engine.begin() as conn:  # each test starts from no orders
-            for table in ("notification_deliveries", "order_events", "orders"):
-                await conn.execute(text(f"DELETE FROM {table}"))
         ledger = database.ledger if impl == "service" else CoreLedger(database.engine)
         yield database, ledger
 

@@ -18,14 +18,14 @@ from silverpay.service.reconcile import list_runs, run_reconciliation
 from silverpay.store.models import Order, ReconciliationItem
 from silverpay.wechat.v2 import bill
 from silverpay.wechat.v2.client import V2PayClient
-from tests.databases import BACKENDS
+from tests.databases import BACKENDS, emptied
 from tests.service_harness import ADMIN, Harness, running_harness
 from tests.waiting import eventually
 
 
 @pytest.fixture(params=BACKENDS)
-def empty_database(request: pytest.FixtureRequest, make_database: object) -> str:
-    return str(make_database(request.param))  # type: ignore[operator]
+def empty_database(request: pytest.FixtureRequest, migrated_database: object) -> str:
+    return emptied(migrated_database, request.param)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from tests.integration.test_sim_v3 import NOTIFY_URL, call, error, order_body, q
 from tests.service_harness import V3Signing
 from tests.service_harness import sim_config as make_sim_config
 from tests.sheet import payment_sheet
+from tests.sim_seed import sim_seed
 from tests.v2wire import call as call_v2
 from tests.v2wire import order_params
 from tests.waiting import eventually
@@ -188,7 +189,7 @@ async def test_seeding_is_all_or_nothing_and_bounded(harness: SimHarness) -> Non
 
 @contextlib.asynccontextmanager
 async def sim_on(state_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_sim_app(SimConfig.single(state_path=str(state_path), time_scale=0.001))
+    app = create_sim_app(SimConfig.single(state_path=str(state_path), time_scale=0.001, seed=sim_seed()))
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client

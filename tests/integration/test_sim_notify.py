@@ -72,6 +72,8 @@ async def test_only_the_exact_reply_counts(harness: SimHarness, bad_reply: httpx
     log = await attempts(harness, out_trade_no)
     assert [a["acknowledged"] for a in log][-1] is True
     assert not any(a["acknowledged"] for a in log[:-1])
+    (delivery,) = harness.sim.state.deliveries.values()
+    assert delivery.next_at is None  # finished: the notifier has nothing more to send of it
     count = len(harness.merchant.received)
     await harness.client.post("/sim/v1/clock", json={"advance_s": 86400})
     assert len(harness.merchant.received) == count  # nothing after the acknowledgement
@@ -92,6 +94,8 @@ async def test_retry_schedule_under_scaled_clock(harness: SimHarness) -> None:
     while (sent := len(harness.merchant.received)) < 16:
         await harness.client.post("/sim/v1/clock", json={"advance_s": 30})  # > any scaled delay
         await eventually(lambda: len(harness.merchant.received) > sent)
+    (delivery,) = harness.sim.state.deliveries.values()
+    assert delivery.next_at is None and not delivery.acknowledged  # the schedule is over: given up
     await harness.client.post("/sim/v1/clock", json={"advance_s": 7 * 86400})
     log = await attempts(harness, out_trade_no)
     assert [a["attempt"] for a in log] == list(range(1, 17))
@@ -104,6 +108,8 @@ async def test_drop_fault(harness: SimHarness) -> None:
     await harness.client.post("/sim/v1/clock", json={"advance_s": 2 * 86400})
     log = await attempts(harness, out_trade_no)
     assert len(log) == 1 and log[0]["attempt"] == 0 and log[0]["error"] == "dropped by fault injection"
+    (delivery,) = harness.sim.state.deliveries.values()
+    assert delivery.dropped and delivery.next_at is None  # never to be sent
     assert harness.merchant.received == []
 
 
@@ -121,6 +127,9 @@ async def test_delay_fault(harness: SimHarness) -> None:
     await harness.client.put("/sim/v1/faults", json={"notify_delay_s": 600})
     await paid_order(harness)
     await harness.client.post("/sim/v1/clock", json={"advance_s": 0})
+    (delivery,) = harness.sim.state.deliveries.values()
+    assert delivery.attempts == 0 and delivery.next_at is not None
+    assert delivery.next_at - harness.sim.clock.now() > 590  # due in 600 simulated seconds, not now
     assert harness.merchant.received == []
     await harness.client.post("/sim/v1/clock", json={"advance_s": 600})
     await eventually(lambda: len(harness.merchant.received) == 1)

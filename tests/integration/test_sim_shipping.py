@@ -11,6 +11,7 @@ import pytest
 from silverpay.sim.config import AUTO_CONFIRM_S, DEMO_APPID, DEMO_MCH_ID, SimConfig
 from tests.conftest import SimHarness
 from tests.miniapp import Paid, order_api, pay_order, seed_paid, sim_harness, token, upload_body
+from tests.sim_seed import sim_seed
 from tests.v2wire import call
 from tests.waiting import eventually
 
@@ -366,7 +367,7 @@ async def test_auto_confirmation_after_the_period(harness: SimHarness) -> None:
 
 
 async def test_settlement_delay_shows_state_3() -> None:
-    async with sim_harness(SimConfig.single(time_scale=0.001, settlement_delay_s=3600)) as h:
+    async with sim_harness(SimConfig.single(time_scale=0.001, seed=sim_seed(), settlement_delay_s=3600)) as h:
         access, paid = await token(h), await seed_paid(h)
         assert (await upload(h, access, paid))["errcode"] == 0
         confirmed = await h.client.post("/sim/v1/confirm-receipt", json={"transaction_id": paid.transaction_id})

@@ -35,6 +35,7 @@ from tests.miniapp import (
     token,
     upload_body,
 )
+from tests.sim_seed import sim_seed
 from tests.waiting import eventually
 
 PLAIN = PushKeys(PUSH_TOKEN, DEMO_APPID)
@@ -198,14 +199,14 @@ async def test_push_settings_from_the_command_line_and_a_state_file(tmp_path: An
     app; the state file keeps shipments, tokens, settings and timers across a restart."""
     state = str(tmp_path / "sim.sqlite")
     push = PushConfig(PUSH_URL, PUSH_TOKEN, AES_KEY, mode="safe", format="xml")
-    config = SimConfig.single(time_scale=0.001, state_path=state, push=push)
+    config = SimConfig.single(time_scale=0.001, seed=sim_seed(), state_path=state, push=push)
     async with sim_harness(config) as h:
         acknowledge_pushes(h)
         paid = await pay_order(h)
         access = await token(h)
         await ship(h, paid)
         await received(h, 2, SAFE)  # remind_access_api, then the shipping push
-    async with sim_harness(SimConfig.single(time_scale=0.001, state_path=state)) as h:
+    async with sim_harness(SimConfig.single(time_scale=0.001, seed=sim_seed(), state_path=state)) as h:
         acknowledge_pushes(h)
         order = await order_api(h, "get_order", {"transaction_id": paid.transaction_id}, access)
         assert order["order"]["order_state"] == 2  # the shipment and the token survived

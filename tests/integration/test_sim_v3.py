@@ -31,9 +31,7 @@ NOTIFY_URL = "https://merchant.test/api/v1/wechat/v3/notify"
 @pytest.fixture
 def sim_config() -> SimConfig:
     """Overrides conftest's: the demo merchant with a v3 identity (the harness's test key)."""
-    config = make_sim_config("v3", time_scale=0.001, key_mode="certificate")
-    config.seed = 7
-    return config
+    return make_sim_config("v3", time_scale=0.001, key_mode="certificate")
 
 
 @pytest.fixture

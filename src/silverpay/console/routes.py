@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Awaitable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
@@ -206,24 +207,25 @@ async def refund(order_id: PathId, request: Request, ctx: Context, session: AsFi
     return await _acted(request, ctx, session, order_id)
 
 
-@router.post("/orders/{order_id}/requery")
-async def requery(order_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
-    """Ask WeChat about the order now (support)."""
+async def _act(request: Request, ctx: Context, session: SignedIn, order_id: int, action: Awaitable[object]) -> Response:
+    """Run an order action: the order page again with "done", or with the refusal."""
     try:
-        await admin.requery(ctx, order_id, actor=session.operator)
+        await action
     except (RequestError, UpstreamError) as error:
         return await _refused(request, ctx, session, order_id, error)
     return await _acted(request, ctx, session, order_id)
+
+
+@router.post("/orders/{order_id}/requery")
+async def requery(order_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
+    """Ask WeChat about the order now (support)."""
+    return await _act(request, ctx, session, order_id, admin.requery(ctx, order_id, actor=session.operator))
 
 
 @router.post("/orders/{order_id}/close")
 async def close(order_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
     """Close an unpaid order, at WeChat first (support)."""
-    try:
-        await admin.close(ctx, order_id, actor=session.operator)
-    except (RequestError, UpstreamError) as error:
-        return await _refused(request, ctx, session, order_id, error)
-    return await _acted(request, ctx, session, order_id)
+    return await _act(request, ctx, session, order_id, admin.close(ctx, order_id, actor=session.operator))
 
 
 @router.post("/orders/{order_id}/resolve")
@@ -241,11 +243,7 @@ async def resolve(order_id: PathId, request: Request, ctx: Context, session: AsF
 @router.post("/orders/{order_id}/refunds/{refund_id}/resend")
 async def resend(order_id: PathId, refund_id: PathId, request: Request, ctx: Context, session: AsSupport) -> Response:
     """Re-send a refund WeChat has not acknowledged, or ask WeChat about it (support)."""
-    try:
-        await admin.resend_refund(ctx, refund_id, actor=session.operator)
-    except (RequestError, UpstreamError) as error:
-        return await _refused(request, ctx, session, order_id, error)
-    return await _acted(request, ctx, session, order_id)
+    return await _act(request, ctx, session, order_id, admin.resend_refund(ctx, refund_id, actor=session.operator))
 
 
 # Products -----------------------------------------------------------------------------------------
