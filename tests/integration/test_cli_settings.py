@@ -24,7 +24,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         calls.append({"target": target, "notify_url": os.environ.get("SILVERPAY_NOTIFY_URL"),
                       "jwt_secret": os.environ.get("SILVERPAY_JWT_SECRET"), **options})  # fmt: skip
 
-    monkeypatch.setattr("silverpay.cli.uvicorn.run", run)
+    monkeypatch.setattr("uvicorn.run", run)  # serve imports uvicorn when it runs
     return calls
 
 
