@@ -110,6 +110,12 @@ def order_transaction(detail: dict[str, Any]) -> str:
     return str(detail["transaction_id"])
 
 
+async def _push_checked(h: Harness, order_id: int) -> bool:
+    events = (await h.admin_order(order_id))["events"]
+    return any(e["kind"] == "wechat.get_order" and str(e["detail"].get("source", "")).startswith("push:")
+               for e in events)  # fmt: skip
+
+
 async def _state_is(h: Harness, order_id: int, state: str) -> bool:
     return (await shipment(h, order_id))["state"] == state
 
@@ -284,6 +290,9 @@ async def test_a_poll_finishing_after_a_reship_keeps_the_reships_schedule(
     due again in seconds); the poll's bookkeeping must not push the retry out to the poll interval."""
     _, order = await paid(shop)
     assert (await ship(shop, order["id"], EXPRESS)).json()["state"] == "SHIPPED"
+    # The upload's settlement push is checked (get_order) and sets the slow poll's time: let it land
+    # before the clock moves, or it would schedule the poll from the later time.
+    await eventually(lambda: _push_checked(shop, order["id"]))
     await shop.advance(shop.settings.shipping_poll_s + 1)  # the slow poll is due
     changed = {**EXPRESS, "parcels": [{**EXPRESS["parcels"][0], "tracking_no": "YT2"}], "use_last_reship": True}
     real_poll = shipping.poll

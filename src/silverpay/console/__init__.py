@@ -34,7 +34,8 @@ def install(app: FastAPI, *, timezone: str) -> None:
         return RedirectResponse("/console/", status_code=307)
 
     async def sign_in(request: Request, error: Exception) -> Response:
-        assert isinstance(error, SignInRequired)
+        if not isinstance(error, SignInRequired):  # (registered for that class only)
+            raise error
         url = login_url(error.next_path, expired=error.expired)
         if request.headers.get("hx-request") == "true":  # htmx follows redirects itself: make the page go
             return Response(status_code=204, headers={"HX-Redirect": url})

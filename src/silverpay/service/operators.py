@@ -375,7 +375,8 @@ async def _throttle(db: AsyncSession, key: str, now: float) -> LoginThrottle:
         return throttle
     except IntegrityError:  # a concurrent failure inserted it first; a locking read sees its row
         found = await db.get(LoginThrottle, key, with_for_update=True, populate_existing=True)
-        assert found is not None
+        if found is None:  # inserted by another attempt, then cleared by a right password: count afresh
+            return await _throttle(db, key, now)
         return found
 
 

@@ -305,5 +305,6 @@ def _first_line(error: Exception) -> str:
 
 def _one(cursor: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
     row = cursor.execute(sql, params).fetchone()
-    assert row is not None, sql  # every query passed here returns one row
+    if row is None:  # every query passed here is an aggregate: no row is a bug, not a bill problem
+        raise SilverpayError("a reconciliation query answered no row", code="RECONCILE_INTERNAL")
     return row
